@@ -1,0 +1,48 @@
+// swift-tools-version:6.0
+// auditor: privacy auditing and unlearning for language models, on a CPU.
+import PackageDescription
+
+// Numeric modules are optimised in every configuration so that debug test runs on the real checkpoint stay fast.
+let optimise: [SwiftSetting] = [.unsafeFlags(["-Ounchecked"])]
+
+let package = Package(
+    name: "auditor",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "auditor", targets: ["auditor"]),
+        .executable(name: "auditor-bench", targets: ["auditor-bench"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
+    ],
+    targets: [
+        // System libraries: module map + shim header + pkg-config, nothing else.
+        .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas",
+                       providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3",
+                       providers: [.apt(["libsqlite3-dev"])]),
+        .systemLibrary(name: "CCmark", pkgConfig: "libcmark-gfm",
+                       providers: [.apt(["libcmark-gfm-dev", "libcmark-gfm-extensions-dev"])]),
+
+        .target(name: "Tensor", dependencies: ["COpenBLAS"], swiftSettings: optimise),
+        .target(name: "Checkpoint", dependencies: [], swiftSettings: optimise),
+        .target(name: "Tokenizer", dependencies: [], swiftSettings: optimise),
+        .target(name: "Model", dependencies: ["Tensor", "Checkpoint", "Tokenizer"], swiftSettings: optimise),
+        .target(name: "AuditorCLI", dependencies: [
+            "Model", "Checkpoint", "Tokenizer", "Tensor",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Crypto", package: "swift-crypto"),
+        ]),
+        .executableTarget(name: "auditor", dependencies: ["AuditorCLI"]),
+        .executableTarget(name: "auditor-bench", dependencies: ["Model", "Tensor", "Checkpoint", "Tokenizer"],
+                          swiftSettings: optimise),
+
+        .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
+        .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint"]),
+        .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "Checkpoint"]),
+        .testTarget(name: "ModelTests", dependencies: ["Model", "Tensor", "Checkpoint", "Tokenizer"]),
+        .testTarget(name: "CLITests", dependencies: ["AuditorCLI"]),
+    ],
+    swiftLanguageModes: [.v5]
+)

@@ -1,0 +1,18 @@
+// The `auditor` command tree.
+import ArgumentParser
+
+public struct AuditorCommand: ParsableCommand {
+    public static let version = "0.1.0"
+    public static let configuration = CommandConfiguration(
+        commandName: "auditor",
+        abstract: "Audit language models for privacy leaks, on a CPU.",
+        discussion: """
+            CHECKPOINT is a GGUF file, or a Hugging Face directory with config.json, model.safetensors \
+            (or a sharded index) and tokenizer.json. When it is left out, the cached SmolLM2-135M-Instruct \
+            (set up by scripts/setup.sh) is used, or $AUDITOR_MODEL when set.
+            Exit codes: 0 success, 2 bad input (the message names the file and the problem).
+            """,
+        version: version,
+        subcommands: [Inspect.self, Score.self, Generate.self])
+    public init() {}
+}

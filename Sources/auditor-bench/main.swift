@@ -1,0 +1,81 @@
+// auditor-bench: scoring and generation throughput on SmolLM2 beside this machine's measured sgemm peak.
+//   swift run -c release auditor-bench [CHECKPOINT] [--threads N] [--quick]
+import Foundation
+import Glibc
+import Model
+import Tensor
+
+setvbuf(stdout, nil, _IOLBF, 0)
+var args = Array(CommandLine.arguments.dropFirst())
+var threads = 2, quick = false
+if let i = args.firstIndex(of: "--threads") { threads = Int(args[i + 1]) ?? 2; args.removeSubrange(i...i + 1) }
+if let i = args.firstIndex(of: "--quick") { quick = true; args.remove(at: i) }
+let path = args.first ?? {
+    let cache = ProcessInfo.processInfo.environment["AUDITOR_CACHE"] ?? NSHomeDirectory() + "/.cache/auditor"
+    return cache + "/models/SmolLM2-135M-Instruct.Q4_1.gguf"
+}()
+BLAS.setThreads(threads)
+
+func now() -> Double { var t = timespec(); clock_gettime(CLOCK_MONOTONIC, &t); return Double(t.tv_sec) + Double(t.tv_nsec) * 1e-9 }
+func peakRSSMiB() -> Double { var u = rusage(); getrusage(RUSAGE_SELF.rawValue, &u); return Double(u.ru_maxrss) / 1024 }
+/// Best of `reps` timings of `body`, after one warm-up.
+func best(_ reps: Int, _ body: () -> Void) -> Double {
+    body()
+    var b = Double.infinity
+    for _ in 0..<reps { let t0 = now(); body(); b = min(b, now() - t0) }
+    return b
+}
+
+print("auditor-bench: \(threads) thread(s), checkpoint \(path)")
+
+// 1. The machine's sgemm peak, on square and on the model's own shapes.
+var peak = 0.0
+for (m, n, k) in [(1024, 1024, 1024), (2048, 2048, 2048), (4096, 1536, 576), (4096, 576, 1536)] {
+    let a = FloatBuffer(count: m * k), b = FloatBuffer(count: n * k), c = FloatBuffer(count: m * n)
+    for i in 0..<a.count { a[i] = Float(i % 7) * 0.01 }
+    for i in 0..<b.count { b[i] = Float(i % 5) * 0.01 }
+    let t = best(3) { BLAS.sgemm(transB: true, m: m, n: n, k: k, a: a.ptr, lda: k, b: b.ptr, ldb: k, c: c.ptr, ldc: n) }
+    let gf = 2.0 * Double(m * n * k) / t / 1e9
+    peak = max(peak, gf)
+    print(String(format: "sgemm %5d x %5d x %5d: %7.1f GFLOP/s", m, n, k, gf))
+}
+print(String(format: "sgemm peak (measured now): %.1f GFLOP/s", peak))
+
+// 2. Load.
+let t0 = now()
+let lm: LanguageModel
+do { lm = try LanguageModel.load(path: path) } catch { print("cannot load: \(error)"); exit(2) }
+let c = lm.config
+print(String(format: "load: %.2f s, %d parameters, peak RSS %.0f MiB", now() - t0, lm.model.params.count, peakRSSMiB()))
+
+// 3. Scoring at fixed shapes (seeded random tokens).
+var rng = SeededRNG(seed: 1)
+func batch(_ b: Int, _ t: Int) -> [[Int]] { (0..<b).map { _ in (0..<t).map { _ in Int(rng.next() % UInt64(c.vocabSize)) } } }
+/// FLOPs of one scoring pass: linear layers and head on every token, causal attention (QK^T and PV) per layer.
+func flops(_ b: Int, _ t: Int) -> Double {
+    let lin = 2.0 * Double(c.linearMACsPerToken) * Double(b * t)
+    let att = 2.0 * 2.0 * Double(c.nLayers * c.nHeads * c.headDim) * Double(b) * Double(t) * Double(t + 1) / 2
+    return lin + att
+}
+let scratch = Scratch()
+let shapes: [(Int, Int)] = quick ? [(8, 128)] : [(8, 512), (8, 128), (1, 1024)]
+for (b, t) in shapes {
+    let seqs = batch(b, t)
+    for stats in [false, true] {
+        let opts = ScoreOptions(vocabStats: stats, maxBatchTokens: b * t)
+        let secs = best(quick ? 1 : 2) { _ = lm.model.score(seqs, options: opts, scratch: scratch) }
+        let gf = flops(b, t) / secs / 1e9
+        print(String(format: "score %d x %4d%@: %7.1f tokens/s  (%.2f s/batch, %.1f effective GFLOP/s = %.0f%% of peak)",
+                     b, t, stats ? " +vocab stats" : "             ", Double(b * t) / secs, secs, gf, 100 * gf / peak))
+    }
+}
+
+// 4. Batched greedy generation: 8 prompts of 32 tokens, 64 new tokens each.
+let prompts = batch(8, 32)
+let newTokens = quick ? 16 : 64
+let gsecs = best(1) { _ = lm.model.generate(prompts: prompts, maxNewTokens: newTokens, scratch: scratch) }
+print(String(format: "generate 8 x (32 prompt + %d new), greedy: %.1f new tokens/s (%.2f s)",
+             newTokens, Double(8 * newTokens) / gsecs, gsecs))
+let g1 = best(1) { _ = lm.model.generate(prompts: [prompts[0]], maxNewTokens: newTokens, scratch: scratch) }
+print(String(format: "generate 1 x (32 prompt + %d new), greedy: %.1f new tokens/s", newTokens, Double(newTokens) / g1))
+print(String(format: "peak RSS: %.0f MiB", peakRSSMiB()))

@@ -1,0 +1,2 @@
+import AuditorCLI
+AuditorCommand.main()

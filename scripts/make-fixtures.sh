@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Regenerates every reference fixture under Fixtures/ from independent Python implementations
+# (tokenizers, gguf-py, transformers/torch). CI never runs this: it only reads the committed outputs.
+# Needs the reference environment: /work/shared/tools/reference-env.sh (or an equivalent ~/.cache/auditor-ref/env
+# providing $AUDITOR_REF_PY, $AUDITOR_REF_GGUF, $AUDITOR_REF_HF). See scripts/fixtures/README.md.
+#   usage: scripts/make-fixtures.sh [tokenizer|gguf|tiny|smollm2]...   (default: all, in this order)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ENV_FILE=${AUDITOR_REF_ENV:-$HOME/.cache/auditor-ref/env}
+[ -f "$ENV_FILE" ] || { echo "missing $ENV_FILE: run reference-env.sh first" >&2; exit 1; }
+# shellcheck disable=SC1090
+source "$ENV_FILE"
+export PYTHONHASHSEED=0 TOKENIZERS_PARALLELISM=false OMP_NUM_THREADS=2 HF_HUB_OFFLINE=1 TRANSFORMERS_VERBOSITY=error
+steps=("$@"); [ ${#steps[@]} -gt 0 ] || steps=(tokenizer gguf tiny smollm2)
+for s in "${steps[@]}"; do
+  case "$s" in
+    tokenizer) script=tokenizer_fixtures.py ;;   # must run before tiny and smollm2 (they read its tokenizers)
+    gguf) script=gguf_quant_fixtures.py ;;
+    tiny) script=tiny_models.py ;;
+    smollm2) script=smollm2_fixtures.py ;;
+    *) echo "unknown step $s" >&2; exit 2 ;;
+  esac
+  echo "== $script"
+  "$AUDITOR_REF_PY" "scripts/fixtures/$script"
+done
+"$AUDITOR_REF_PY" - <<'PY'
+import torch, transformers, tokenizers, safetensors, numpy, importlib.metadata as m
+print(f"versions: torch {torch.__version__}, transformers {transformers.__version__}, tokenizers "
+      f"{tokenizers.__version__}, gguf {m.version('gguf')}, safetensors {safetensors.__version__}, numpy {numpy.__version__}")
+PY
+echo "== sizes"
+find Fixtures -type f ! -name .gitignore -printf '%10s  %p\n' | sort -k2
+du -sb Fixtures | awk '{printf "total: %.2f MB\n", $1 / 1e6}'

@@ -23,6 +23,13 @@ struct ModelOptions: ParsableArguments {
 
     var path: String { checkpoint ?? defaultModelPath() }
 
+    func validate() throws {
+        // BLAS takes an Int32; a larger value would be truncated in the unchecked Tensor module.
+        if let threads, threads < 1 || threads > Int(Int32.max) {
+            throw ValidationError("--threads must be between 1 and \(Int32.max)")
+        }
+    }
+
     func load() throws -> LanguageModel {
         BLAS.setThreads(threads ?? ProcessInfo.processInfo.activeProcessorCount)
         let p = path
@@ -104,16 +111,17 @@ final class Progress {
         let frac = total > 0 ? Double(done) / Double(total) : 1
         let left = frac > 0 ? elapsed * (1 - frac) / frac : 0
         if tty {
-            let width = 30, filled = Int(frac * Double(width))
+            let width = 30, filled = min(width, max(0, Int(frac * Double(width))))
             let bar = String(repeating: "#", count: filled) + String(repeating: "-", count: width - filled)
-            let line = String(format: "\r[%@] %d/%d  %.0f %@/s  %.0fs left ", bar, done, total, rate, unit, left)
+            // %ld: Swift's Int is 64-bit and %d would print only its low 32 bits.
+            let line = String(format: "\r[%@] %ld/%ld  %.0f %@/s  %.0fs left ", bar, done, total, rate, unit, left)
             FileHandle.standardError.write(Data(line.utf8))
             if done >= total { FileHandle.standardError.write(Data("\n".utf8)) }
         } else {
             let decile = Int(frac * 10)
             if decile > lastDecile {
                 lastDecile = decile
-                FileHandle.standardError.write(Data(String(format: "progress: %d/%d (%.0f %@/s, %.0fs left)\n",
+                FileHandle.standardError.write(Data(String(format: "progress: %ld/%ld (%.0f %@/s, %.0fs left)\n",
                                                            done, total, rate, unit, left).utf8))
             }
         }
@@ -144,7 +152,12 @@ final class OutputSink {
     func write(_ line: String) { handle.write(Data((line + "\n").utf8)) }
     func close() throws {
         guard let tmp, let final else { return }
-        try handle.close()
-        if rename(tmp, final) != 0 { throw InputError(final, "cannot move the output into place") }
+        // On failure the partial temporary file goes too: an error must leave no stray files behind.
+        do { try handle.close() } catch { unlink(tmp); throw InputError(final, "cannot write the output file (\(error))") }
+        if rename(tmp, final) != 0 {
+            let reason = String(cString: strerror(errno))
+            unlink(tmp)
+            throw InputError(final, "cannot move the output into place: \(reason)")
+        }
     }
 }

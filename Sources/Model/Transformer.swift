@@ -145,6 +145,21 @@ public final class TransformerModel: @unchecked Sendable {
         let c = config, HD = c.headDim, QD = c.qDim, KVD = c.kvDim, group = c.nHeads / c.nKVHeads
         let block = 128
         let scale = 1 / Float(HD).squareRoot()
+        if Tq <= 4 {   // generation steps: direct loops beat BLAS calls on single rows
+            let sc = scratch.get("scores1", pos0 + Tq)
+            for r in 0..<Tq {
+                let valid = pos0 + r + 1
+                for h in 0..<c.nHeads {
+                    let kvh = h / group, qv = q + r * QD + h * HD, o = out + r * QD + h * HD
+                    for j in 0..<valid { sc[j] = Kernels.dot(qv, keys + j * KVD + kvh * HD, HD) * scale }
+                    let m = Kernels.max(sc, valid)
+                    let inv = Float(1 / Kernels.expShiftSum(sc, valid, shift: m))
+                    o.update(repeating: 0, count: HD)
+                    for j in 0..<valid { Kernels.axpy(o, vals + j * KVD + kvh * HD, sc[j] * inv, HD) }
+                }
+            }
+            return
+        }
         let S = scratch.get("scores", min(Tq, block) * (pos0 + Tq))
         for h in 0..<c.nHeads {
             let kvh = h / group

@@ -3,7 +3,10 @@ import COpenBLAS
 
 public enum BLAS {
     /// Sets the number of threads OpenBLAS uses for every later call.
-    public static func setThreads(_ n: Int) { openblas_set_num_threads(Int32(max(1, n))) }
+    public static func setThreads(_ n: Int) {
+        openblas_set_num_threads(Int32(max(1, n)))
+        Kernels.threads = max(1, n)
+    }
     public static var threads: Int { Int(openblas_get_num_threads()) }
 
     /// Row-major C[m, n] = alpha * op(A)[m, k] * op(B)[k, n] + beta * C.

@@ -4,11 +4,18 @@ import Foundation
 public enum Kernels {
     // MARK: exp
 
-    /// exp(x) for 8 lanes: Cephes-style range reduction x = n ln2 + r and a degree-6 polynomial (about 1 ulp).
+    /// exp(x) for 8 lanes: Cephes-style range reduction x = n ln2 + r (n rounded to nearest) and a degree-6
+    /// polynomial (about 2 ulp). Rounding and 2^n use the 1.5 * 2^23 trick: Swift's generic SIMD float-to-int
+    /// conversion is element-wise and slow.
     @inline(__always)
     public static func exp8(_ x0: SIMD8<Float>) -> SIMD8<Float> {
-        let x = x0.clamped(lowerBound: SIMD8(repeating: -87.33654), upperBound: SIMD8(repeating: 88.72283))
-        let n = (x * 1.44269504088896341 + 0.5).rounded(.down)
+        var x = x0
+        let lo = SIMD8<Float>(repeating: -87.33654), hi = SIMD8<Float>(repeating: 88.37626)
+        x.replace(with: lo, where: x .< lo)
+        x.replace(with: hi, where: x .> hi)
+        let magic = SIMD8<Float>(repeating: 12582912)          // 1.5 * 2^23
+        let shifted = x * 1.44269504088896341 + magic          // low mantissa bits hold round(x / ln2)
+        let n = shifted - magic
         var r = x - n * 0.693359375
         r = r + n * 2.12194440e-4
         var p = SIMD8<Float>(repeating: 1.9875691500e-4)
@@ -18,8 +25,8 @@ public enum Kernels {
         p = p * r + 1.6666665459e-1
         p = p * r + 5.0000001201e-1
         p = p * (r * r) + r + 1
-        let e = (SIMD8<Int32>(n, rounding: .towardZero) &+ 127) &<< 23
-        return p * unsafeBitCast(e, to: SIMD8<Float>.self)
+        let bits = unsafeBitCast(shifted, to: SIMD8<Int32>.self) &- 0x4B40_0000   // n as an integer
+        return p * unsafeBitCast((bits &+ 127) &<< 23, to: SIMD8<Float>.self)
     }
 
     /// In place x[i] = exp(x[i] - shift); returns the sum of the results (accumulated per lane, then in Double).
@@ -48,7 +55,9 @@ public enum Kernels {
         var i = 0
         let raw = UnsafeRawPointer(x)
         while i + 8 <= count {
-            m = pointwiseMax(m, raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)); i += 8
+            let v = raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
+            m.replace(with: v, where: v .> m)
+            i += 8
         }
         var r = m.max()
         while i < count { r = Swift.max(r, x[i]); i += 1 }
@@ -122,6 +131,26 @@ public enum Kernels {
         }
     }
 
+    /// sum_i a[i] b[i]
+    @inline(__always)
+    public static func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ count: Int) -> Float {
+        var acc = SIMD8<Float>(), i = 0
+        let ar = UnsafeRawPointer(a), br = UnsafeRawPointer(b)
+        while i + 8 <= count {
+            acc += ar.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self) * br.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
+            i += 8
+        }
+        var s = acc.sum()
+        while i < count { s += a[i] * b[i]; i += 1 }
+        return s
+    }
+
+    /// y[count] += alpha * x
+    @inline(__always)
+    public static func axpy(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ alpha: Float, _ count: Int) {
+        for i in 0..<count { y[i] += alpha * x[i] }
+    }
+
     /// a[count] += b
     public static func addInPlace(_ a: UnsafeMutablePointer<Float>, _ b: UnsafePointer<Float>, _ count: Int) {
         for i in 0..<count { a[i] += b[i] }
@@ -138,11 +167,11 @@ public enum Kernels {
     public static func matmulForward(_ out: UnsafeMutablePointer<Float>, _ inp: UnsafePointer<Float>,
                                      _ weight: UnsafePointer<Float>, _ bias: UnsafePointer<Float>?,
                                      N: Int, IC: Int, OC: Int) {
-        if N == 1 {
-            BLAS.sgemv(m: OC, n: IC, a: weight, lda: IC, x: inp, y: out)
-        } else {
-            BLAS.sgemm(transB: true, m: N, n: OC, k: IC, a: inp, lda: IC, b: weight, ldb: IC, c: out, ldc: OC)
+        if N <= 8 && IC % 8 == 0 {
+            matmulSmallN(out, inp, weight, bias, N: N, IC: IC, OC: OC)
+            return
         }
+        BLAS.sgemm(transB: true, m: N, n: OC, k: IC, a: inp, lda: IC, b: weight, ldb: IC, c: out, ldc: OC)
         if let bias { addBias(out, bias, N: N, C: OC) }
     }
 

@@ -10,6 +10,10 @@ var args = Array(CommandLine.arguments.dropFirst())
 var threads = 2, quick = false
 if let i = args.firstIndex(of: "--threads") { threads = Int(args[i + 1]) ?? 2; args.removeSubrange(i...i + 1) }
 if let i = args.firstIndex(of: "--quick") { quick = true; args.remove(at: i) }
+var onlyShape: (Int, Int)? = nil   // --shape BxT: profile one scoring shape, nothing else
+if let i = args.firstIndex(of: "--shape") {
+    let p = args[i + 1].split(separator: "x").compactMap { Int($0) }; onlyShape = (p[0], p[1]); args.removeSubrange(i...i + 1)
+}
 let path = args.first ?? {
     let cache = ProcessInfo.processInfo.environment["AUDITOR_CACHE"] ?? NSHomeDirectory() + "/.cache/auditor"
     return cache + "/models/SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -27,6 +31,20 @@ func best(_ reps: Int, _ body: () -> Void) -> Double {
 }
 
 print("auditor-bench: \(threads) thread(s), checkpoint \(path)")
+
+if let (b, t) = onlyShape {
+    let lm = try! LanguageModel.load(path: path)
+    var r = SeededRNG(seed: 1)
+    let seqs = (0..<b).map { _ in (0..<t).map { _ in Int(r.next() % UInt64(lm.config.vocabSize)) } }
+    if ProcessInfo.processInfo.environment["BENCH_GENERATE"] != nil {   // profile generation: b prompts of t tokens
+        let t0 = now(); _ = lm.model.generate(prompts: seqs, maxNewTokens: 32)
+        print(String(format: "generate %d x (%d + 32): %.1f new tokens/s", b, t, Double(b * 32) / (now() - t0)))
+        exit(0)
+    }
+    let t0 = now(); _ = lm.model.score(seqs, options: ScoreOptions(maxBatchTokens: b * t))
+    print(String(format: "score %d x %d: %.1f tokens/s", b, t, Double(b * t) / (now() - t0)))
+    exit(0)
+}
 
 // 1. The machine's sgemm peak, on square and on the model's own shapes.
 var peak = 0.0

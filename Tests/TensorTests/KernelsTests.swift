@@ -23,6 +23,21 @@ final class KernelsTests: XCTestCase {
         }
     }
 
+    /// The few-rows kernel (generation steps) against the triple loop, for every N it takes and threads 1 and 2.
+    func testSmallNMatmulMatchesNaive() {
+        for threads in [1, 2] {
+            Kernels.threads = threads
+            for N in 1...8 {
+                let IC = 24, OC = 130
+                let x = FloatBuffer(randoms(N * IC, seed: UInt64(N))), w = FloatBuffer(randoms(OC * IC, seed: 20)), b = FloatBuffer(randoms(OC, seed: 21))
+                let fast = FloatBuffer(count: N * OC), slow = FloatBuffer(count: N * OC)
+                Kernels.matmulSmallN(fast.ptr, x.ptr, w.ptr, b.ptr, N: N, IC: IC, OC: OC)
+                Kernels.matmulNaive(slow.ptr, x.ptr, w.ptr, b.ptr, N: N, IC: IC, OC: OC)
+                for i in 0..<N * OC { XCTAssertEqual(fast[i], slow[i], accuracy: 1e-5, "N=\(N) threads=\(threads) i=\(i)") }
+            }
+        }
+    }
+
     func testExpMatchesLibm() {
         let xs = randoms(4099, seed: 4, scale: 80) + [-87, -50, -1e-7, 0, 1e-7, 1, 88]
         let buf = FloatBuffer(xs)

@@ -64,35 +64,50 @@ extension TransformerModel {
         let C = config.dModel, V = config.vocabSize
         let chunk = 64
         let logits = scratch.get("logits", chunk * V)   // [chunk, V]
-        let tmp = scratch.get("softmax", V)
+        let workers = max(1, Kernels.threads)
+        let tmp = scratch.get("softmax", workers * V)   // one exp row per worker
         var out: [SequenceScores] = []
         for (si, seg) in segments.enumerated() {
             var r = SequenceScores()
             let n = seg.count - 1   // predicted positions
             if n > 0 {
-                r.logprobs.reserveCapacity(n)
-                if options.vocabStats { r.vocabMean = []; r.vocabVariance = [] }
-                if options.topK > 0 { r.topK = [] }
+                var lps = [Float](repeating: 0, count: n)
+                var means = [Double](repeating: 0, count: options.vocabStats ? n : 0)
+                var vars = means
+                var tops = [[TopToken]](repeating: [], count: options.topK > 0 ? n : 0)
                 var p = 0
                 while p < n {
                     let m = min(chunk, n - p)
                     // logits[m, V] = xf[rows, C] · head[V, C]^T
                     Kernels.matmulForward(logits, xf + (seg.start + p) * C, head, nil, N: m, IC: C, OC: V)
-                    for row in 0..<m {
-                        let l = logits + row * V
-                        let target = seqs[si][p + row + 1]
-                        let lse = LogSoftmax.logSumExp(l, V, tmp: tmp)
-                        r.logprobs.append(Float(Double(l[target]) - lse))
-                        if options.vocabStats {
-                            let mo = LogSoftmax.moments(l, tmp, V, lse: lse)
-                            r.vocabMean!.append(mo.mean); r.vocabVariance!.append(mo.variance)
+                    let seq = seqs[si], p0 = p
+                    lps.withUnsafeMutableBufferPointer { lpb in
+                    means.withUnsafeMutableBufferPointer { mb in
+                    vars.withUnsafeMutableBufferPointer { vb in
+                    tops.withUnsafeMutableBufferPointer { tb in
+                        let chunkSize = (m + workers - 1) / workers
+                        Kernels.parallelRanges(m, minPerThread: max(1, chunkSize)) { rows in
+                            let w = rows.lowerBound / max(1, chunkSize)
+                            let t = tmp + w * V
+                            for row in rows {
+                                let l = logits + row * V, i = p0 + row
+                                let lse = LogSoftmax.logSumExp(l, V, tmp: t)
+                                lpb[i] = Float(Double(l[seq[i + 1]]) - lse)
+                                if options.vocabStats {
+                                    let mo = LogSoftmax.moments(l, t, V, lse: lse)
+                                    mb[i] = mo.mean; vb[i] = mo.variance
+                                }
+                                if options.topK > 0 {
+                                    tb[i] = LogSoftmax.topK(l, V, k: options.topK).map { TopToken(id: $0.0, logprob: Float(Double($0.1) - lse)) }
+                                }
+                            }
                         }
-                        if options.topK > 0 {
-                            r.topK!.append(LogSoftmax.topK(l, V, k: options.topK).map { TopToken(id: $0.0, logprob: Float(Double($0.1) - lse)) })
-                        }
-                    }
+                    }}}}
                     p += m
                 }
+                r.logprobs = lps
+                if options.vocabStats { r.vocabMean = means; r.vocabVariance = vars }
+                if options.topK > 0 { r.topK = tops }
             }
             out.append(r)
         }

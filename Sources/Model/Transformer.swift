@@ -169,12 +169,14 @@ public final class TransformerModel: @unchecked Sendable {
                 // S[rows, Tk] = scale * Q_h[rows, HD] · K_kvh[Tk, HD]^T
                 BLAS.sgemm(transB: true, m: rows, n: Tk, k: HD, alpha: scale, a: q + qb * QD + h * HD, lda: QD,
                            b: keys + kvh * HD, ldb: KVD, c: S, ldc: Tk)
-                for r in 0..<rows {
-                    let row = S + r * Tk, valid = pos0 + qb + r + 1
-                    let m = Kernels.max(row, valid)
-                    let inv = Float(1 / Kernels.expShiftSum(row, valid, shift: m))
-                    for j in 0..<valid { row[j] *= inv }
-                    for j in valid..<Tk { row[j] = 0 }
+                Kernels.parallelRanges(rows, minPerThread: 16) { rr in
+                    for r in rr {
+                        let row = S + r * Tk, valid = pos0 + qb + r + 1
+                        let m = Kernels.max(row, valid)
+                        let inv = Float(1 / Kernels.expShiftSum(row, valid, shift: m))
+                        for j in 0..<valid { row[j] *= inv }
+                        for j in valid..<Tk { row[j] = 0 }
+                    }
                 }
                 // O_h[rows, HD] = S[rows, Tk] · V_kvh[Tk, HD]
                 BLAS.sgemm(m: rows, n: HD, k: Tk, a: S, lda: Tk, b: vals + kvh * HD, ldb: KVD,

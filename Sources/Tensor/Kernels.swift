@@ -102,16 +102,18 @@ public enum Kernels {
 
     /// gate[count] = silu(gate) * up   (SwiGLU, written into gate)
     public static func swigluForward(_ gate: UnsafeMutablePointer<Float>, _ up: UnsafePointer<Float>, _ count: Int) {
-        let raw = UnsafeMutableRawPointer(gate), uraw = UnsafeRawPointer(up)
-        var i = 0
-        while i + 8 <= count {
-            let g = raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
-            let u = uraw.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
-            let s = g / (1 + exp8(-g))
-            raw.storeBytes(of: s * u, toByteOffset: i * 4, as: SIMD8<Float>.self)
-            i += 8
+        parallelRanges(count, minPerThread: 1 << 16) { r in
+            let raw = UnsafeMutableRawPointer(gate), uraw = UnsafeRawPointer(up)
+            var i = r.lowerBound
+            while i + 8 <= r.upperBound {
+                let g = raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
+                let u = uraw.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
+                let s = g / (1 + exp8(-g))
+                raw.storeBytes(of: s * u, toByteOffset: i * 4, as: SIMD8<Float>.self)
+                i += 8
+            }
+            while i < r.upperBound { let g = gate[i]; gate[i] = g / (1 + Foundation.exp(-g)) * up[i]; i += 1 }
         }
-        while i < count { let g = gate[i]; gate[i] = g / (1 + Foundation.exp(-g)) * up[i]; i += 1 }
     }
 
     /// x = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))   (GPT-2 "gelu_new"), in place

@@ -3,6 +3,17 @@
 import Dispatch
 
 extension Kernels {
+    /// Splits 0..<count into `threads` contiguous ranges run concurrently (serially when count is small).
+    public static func parallelRanges(_ count: Int, minPerThread: Int = 1, _ body: (Range<Int>) -> Void) {
+        let workers = Swift.max(1, Swift.min(threads, count / Swift.max(1, minPerThread)))
+        if workers == 1 { body(0..<count); return }
+        let per = (count + workers - 1) / workers
+        DispatchQueue.concurrentPerform(iterations: workers) { w in
+            let lo = w * per, hi = Swift.min(count, lo + per)
+            if lo < hi { body(lo..<hi) }
+        }
+    }
+
     /// Threads used by the small-N kernels (set with BLAS.setThreads through `Kernels.threads`).
     nonisolated(unsafe) public static var threads = 2
 

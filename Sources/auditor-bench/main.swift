@@ -48,7 +48,8 @@ if let (b, t) = onlyShape {
 
 // 1. The machine's sgemm peak, on square and on the model's own shapes.
 var peak = 0.0
-for (m, n, k) in [(1024, 1024, 1024), (2048, 2048, 2048), (4096, 1536, 576), (4096, 576, 1536)] {
+for (m, n, k) in [(1024, 1024, 1024), (2048, 2048, 2048), (4096, 1536, 576), (4096, 576, 1536), (64, 49152, 576),
+                  (256, 49152, 576), (128, 512, 64), (128, 64, 512)] {
     let a = FloatBuffer(count: m * k), b = FloatBuffer(count: n * k), c = FloatBuffer(count: m * n)
     for i in 0..<a.count { a[i] = Float(i % 7) * 0.01 }
     for i in 0..<b.count { b[i] = Float(i % 5) * 0.01 }

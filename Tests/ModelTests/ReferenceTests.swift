@@ -38,6 +38,20 @@ final class ReferenceTests: XCTestCase {
         compare(lm, ref, name: "SmolLM2-135M", meanTol: 1e-3, maxTol: 1e-2, statTol: 1e-3)
     }
 
+    /// The Hugging Face-layout float32 copy of SmolLM2 (safetensors + config.json, RoPE in rotate-half layout) made by
+    /// shared/tools/reference-env.sh gives the same log-probs. That copy is not in CI (540 MB): the test runs where
+    /// $AUDITOR_REF_HF points at it and is skipped elsewhere.
+    func testSmolLM2SafetensorsCopyMatchesTransformers() throws {
+        guard let dir = ProcessInfo.processInfo.environment["AUDITOR_REF_HF"],
+              FileManager.default.fileExists(atPath: dir + "/model.safetensors") else {
+            throw XCTSkip("$AUDITOR_REF_HF (source ~/.cache/auditor-ref/env) not set")
+        }
+        let lm = try LanguageModel.load(path: dir)
+        XCTAssertEqual(lm.config.ropeStyle, .halves)
+        compare(lm, try Reference.load(fixture("smollm2/reference.json")), name: "SmolLM2-135M safetensors",
+                meanTol: 1e-3, maxTol: 1e-2, statTol: 1e-3)
+    }
+
     /// Greedy continuations with the KV cache equal transformers' generate() up to the first near-tie.
     func testSmolLM2GreedyMatchesTransformers() throws {
         let lm = try sharedSmolLM2.get()

@@ -42,7 +42,7 @@ let package = Package(
         .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint"]),
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "Checkpoint"]),
         .testTarget(name: "ModelTests", dependencies: ["Model", "Tensor", "Checkpoint", "Tokenizer"]),
-        .testTarget(name: "CLITests", dependencies: ["AuditorCLI"]),
+        .testTarget(name: "CLITests", dependencies: ["AuditorCLI", "Checkpoint"], exclude: ["Snapshots"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -10,7 +10,7 @@ public struct AuditorCommand: ParsableCommand {
             CHECKPOINT is a GGUF file, or a Hugging Face directory with config.json, model.safetensors \
             (or a sharded index) and tokenizer.json. When it is left out, the cached SmolLM2-135M-Instruct \
             (set up by scripts/setup.sh) is used, or $AUDITOR_MODEL when set.
-            Exit codes: 0 success, 2 bad input (the message names the file and the problem).
+            Exit codes: 0 success, 2 bad input (the message names the file and the problem), 64 usage error.
             """,
         version: version,
         subcommands: [Inspect.self, Score.self, Generate.self])

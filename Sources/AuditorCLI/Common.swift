@@ -88,9 +88,8 @@ func readJSONLTexts(_ path: String, field: String) throws -> [(id: Any?, text: S
         guard let o = obj as? [String: Any] else {
             throw InputError(path, "line \(lineNo): expected a JSON object with a \"\(field)\" string or a JSON string")
         }
-        guard let t = o[field] as? String else {
-            throw InputError(path, "line \(lineNo): missing string field \"\(field)\"")
-        }
+        guard let v = o[field] else { throw InputError(path, "line \(lineNo): missing field \"\(field)\"") }
+        guard let t = v as? String else { throw InputError(path, "line \(lineNo): field \"\(field)\" is not a string") }
         out.append((o["id"], t))
     }
     if out.isEmpty { throw InputError(path, "no texts (the file is empty)") }
@@ -149,7 +148,11 @@ final class OutputSink {
             handle = FileHandle.standardOutput; tmp = nil; final = nil
         }
     }
-    func write(_ line: String) { handle.write(Data((line + "\n").utf8)) }
+    func write(_ line: String) throws {
+        do { try handle.write(contentsOf: Data((line + "\n").utf8)) } catch {
+            throw InputError(final ?? "stdout", "cannot write: \(error.localizedDescription)")
+        }
+    }
     func close() throws {
         guard let tmp, let final else { return }
         // On failure the partial temporary file goes too: an error must leave no stray files behind.

@@ -8,9 +8,10 @@ struct Score: ParsableCommand {
         abstract: "Score texts: per-text token count, mean negative log-likelihood (nats) and perplexity.",
         discussion: """
             Input: JSON Lines, one object per line with a "text" field (or --field), or a JSON string per line. \
-            An "id" field is echoed. Output: one JSON object per input line, in order: index, id, tokens, nll \
-            (mean of -ln p over tokens 2..n, in nats), perplexity (exp nll), truncated (longer than the context). \
-            With --per-token, also ids, tokens and logprobs (ln p of each token given the ones before; the first \
+            An "id" field (any JSON value) is echoed. Output: one JSON object per input line, in order: index, id, \
+            tokens (count), nll (mean of -ln p over tokens 2..n, in nats), perplexity (exp nll), truncated (longer \
+            than the context). With --per-token, also ids, token_strings and logprobs (ln p of each token given \
+            the ones before; the first \
             token has none). --vocab-stats adds the mean and variance of ln p over the whole vocabulary at each \
             position (Min-K%++), --top-k K the K most likely next tokens. The tokenizer's own BOS setting applies.
             """)
@@ -54,7 +55,7 @@ struct Score: ParsableCommand {
                     if let v = r.scores.vocabVariance { o["vocab_var"] = v }
                     if let k = r.scores.topK { o["top_k"] = k.map { $0.map { [$0.id, Double($0.logprob)] as [Any] } } }
                 }
-                sink.write(jsonLine(o))
+                try sink.write(jsonLine(o))
             }
             try sink.close()
         }

@@ -91,7 +91,8 @@ extension TransformerModel {
                          progress: ((Int) -> Void)? = nil) -> [[Int]] {
         let B = prompts.count, C = config.dModel, V = config.vocabSize
         precondition(prompts.allSatisfy { !$0.isEmpty && $0.count < config.maxPositions }, "empty prompt or prompt too long")
-        let caches = prompts.map { KVCache(config: config, capacity: min(config.maxPositions, $0.count + maxNewTokens)) }
+        let newTokens = min(maxNewTokens, config.maxPositions)
+        let caches = prompts.map { KVCache(config: config, capacity: min(config.maxPositions, $0.count + newTokens)) }
         var rngs = (0..<B).map { SeededRNG(seed: sampling.seed &+ UInt64($0) &* 0x9E3779B97F4A7C15) }
         var outputs = [[Int]](repeating: [], count: B)
         if maxNewTokens <= 0 { return outputs }

@@ -44,6 +44,7 @@ public enum LogSoftmax {
     /// The k largest logits as (index, logit), largest first (ties: lower index first).
     public static func topK(_ logits: UnsafePointer<Float>, _ V: Int, k: Int) -> [(Int, Float)] {
         guard k > 0 else { return [] }
+        let k = Swift.min(k, V)
         var top: [(Int, Float)] = []   // kept sorted descending, at most k
         top.reserveCapacity(k + 1)
         var floor = -Float.infinity

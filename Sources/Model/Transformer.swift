@@ -143,7 +143,7 @@ public final class TransformerModel: @unchecked Sendable {
                                   _ keys: UnsafePointer<Float>, _ vals: UnsafePointer<Float>,
                                   Tq: Int, pos0: Int, scratch: Scratch) {
         let c = config, HD = c.headDim, QD = c.qDim, KVD = c.kvDim, group = c.nHeads / c.nKVHeads
-        let block = 128
+        let block = 256
         let scale = 1 / Float(HD).squareRoot()
         if Tq <= 4 {   // generation steps: direct loops beat BLAS calls on single rows
             let sc = scratch.get("scores1", pos0 + Tq)
@@ -160,27 +160,38 @@ public final class TransformerModel: @unchecked Sendable {
             }
             return
         }
-        let S = scratch.get("scores", min(Tq, block) * (pos0 + Tq))
-        for h in 0..<c.nHeads {
-            let kvh = h / group
+        // The `group` query heads that share a key/value head are stacked into one [group * rows, HD] block so that
+        // each pair of BLAS calls is `group` times larger (grouped-query attention).
+        let maxRows = min(Tq, block) * group
+        let S = scratch.get("scores", maxRows * (pos0 + Tq))   // [group * rows, Tk]
+        let Qg = scratch.get("q_group", maxRows * HD)          // [group * rows, HD]
+        let Og = scratch.get("o_group", maxRows * HD)          // [group * rows, HD]
+        for kvh in 0..<c.nKVHeads {
             var qb = 0
             while qb < Tq {
-                let rows = min(block, Tq - qb), Tk = pos0 + qb + rows
-                // S[rows, Tk] = scale * Q_h[rows, HD] · K_kvh[Tk, HD]^T
-                BLAS.sgemm(transB: true, m: rows, n: Tk, k: HD, alpha: scale, a: q + qb * QD + h * HD, lda: QD,
+                let rows = min(block, Tq - qb), Tk = pos0 + qb + rows, M = group * rows
+                for g in 0..<group {
+                    let h = kvh * group + g
+                    for r in 0..<rows { (Qg + (g * rows + r) * HD).update(from: q + (qb + r) * QD + h * HD, count: HD) }
+                }
+                // S[M, Tk] = scale * Qg[M, HD] · K_kvh[Tk, HD]^T
+                BLAS.sgemm(transB: true, m: M, n: Tk, k: HD, alpha: scale, a: Qg, lda: HD,
                            b: keys + kvh * HD, ldb: KVD, c: S, ldc: Tk)
-                Kernels.parallelRanges(rows, minPerThread: 16) { rr in
-                    for r in rr {
-                        let row = S + r * Tk, valid = pos0 + qb + r + 1
+                Kernels.parallelRanges(M, minPerThread: 16) { rr in
+                    for i in rr {
+                        let row = S + i * Tk, valid = pos0 + qb + i % rows + 1
                         let m = Kernels.max(row, valid)
                         let inv = Float(1 / Kernels.expShiftSum(row, valid, shift: m))
                         for j in 0..<valid { row[j] *= inv }
                         for j in valid..<Tk { row[j] = 0 }
                     }
                 }
-                // O_h[rows, HD] = S[rows, Tk] · V_kvh[Tk, HD]
-                BLAS.sgemm(m: rows, n: HD, k: Tk, a: S, lda: Tk, b: vals + kvh * HD, ldb: KVD,
-                           c: out + qb * QD + h * HD, ldc: QD)
+                // Og[M, HD] = S[M, Tk] · V_kvh[Tk, HD]
+                BLAS.sgemm(m: M, n: HD, k: Tk, a: S, lda: Tk, b: vals + kvh * HD, ldb: KVD, c: Og, ldc: HD)
+                for g in 0..<group {
+                    let h = kvh * group + g
+                    for r in 0..<rows { (out + (qb + r) * QD + h * HD).update(from: Og + (g * rows + r) * HD, count: HD) }
+                }
                 qb += rows
             }
         }

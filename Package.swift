@@ -22,6 +22,7 @@ let package = Package(
                        providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3",
                        providers: [.apt(["libsqlite3-dev"])]),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CCmark", pkgConfig: "libcmark-gfm",
                        providers: [.apt(["libcmark-gfm-dev", "libcmark-gfm-extensions-dev"])]),
 
@@ -29,8 +30,9 @@ let package = Package(
         .target(name: "Checkpoint", dependencies: [], swiftSettings: optimise),
         .target(name: "Tokenizer", dependencies: [], swiftSettings: optimise),
         .target(name: "Model", dependencies: ["Tensor", "Checkpoint", "Tokenizer"], swiftSettings: optimise),
+        .target(name: "Attacks", dependencies: ["Model", "Tensor", "CZlib"], swiftSettings: optimise),
         .target(name: "AuditorCLI", dependencies: [
-            "Model", "Checkpoint", "Tokenizer", "Tensor",
+            "Model", "Checkpoint", "Tokenizer", "Tensor", "Attacks",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
@@ -41,6 +43,7 @@ let package = Package(
         .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
         .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint"]),
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "Checkpoint"]),
+        .testTarget(name: "AttacksTests", dependencies: ["Attacks", "Model", "Tensor"]),
         .testTarget(name: "ModelTests", dependencies: ["Model", "Tensor", "Checkpoint", "Tokenizer"]),
         .testTarget(name: "CLITests", dependencies: ["AuditorCLI", "Checkpoint"], exclude: ["Snapshots"]),
     ],

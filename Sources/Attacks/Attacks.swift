@@ -1,0 +1,1 @@
+// Attacks: membership inference, extraction, metrics (shared/REFERENCES.md sections 2-4).

@@ -1,1 +1,0 @@
-// Attacks: membership inference, extraction, metrics (shared/REFERENCES.md sections 2-4).

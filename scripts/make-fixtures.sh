@@ -3,7 +3,7 @@
 # (tokenizers, gguf-py, transformers/torch). CI never runs this: it only reads the committed outputs.
 # Needs the reference environment: /work/shared/tools/reference-env.sh (or an equivalent ~/.cache/auditor-ref/env
 # providing $AUDITOR_REF_PY, $AUDITOR_REF_GGUF, $AUDITOR_REF_HF). See scripts/fixtures/README.md.
-#   usage: scripts/make-fixtures.sh [tokenizer|gguf|tiny|smollm2]...   (default: all, in this order)
+#   usage: scripts/make-fixtures.sh [tokenizer|gguf|tiny|smollm2|mia|metrics]...   (default: all, in this order)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ENV_FILE=${AUDITOR_REF_ENV:-$HOME/.cache/auditor-ref/env}
@@ -11,13 +11,15 @@ ENV_FILE=${AUDITOR_REF_ENV:-$HOME/.cache/auditor-ref/env}
 # shellcheck disable=SC1090
 source "$ENV_FILE"
 export PYTHONHASHSEED=0 TOKENIZERS_PARALLELISM=false OMP_NUM_THREADS=2 HF_HUB_OFFLINE=1 TRANSFORMERS_VERBOSITY=error
-steps=("$@"); [ ${#steps[@]} -gt 0 ] || steps=(tokenizer gguf tiny smollm2)
+steps=("$@"); [ ${#steps[@]} -gt 0 ] || steps=(tokenizer gguf tiny smollm2 mia metrics)
 for s in "${steps[@]}"; do
   case "$s" in
     tokenizer) script=tokenizer_fixtures.py ;;   # must run before tiny and smollm2 (they read its tokenizers)
     gguf) script=gguf_quant_fixtures.py ;;
     tiny) script=tiny_models.py ;;
     smollm2) script=smollm2_fixtures.py ;;
+    metrics) script=metrics_fixtures.py ;;       # scikit-learn and scipy only
+    mia) script=mia_fixtures.py ;;              # reads the smollm2 tokenizer
     *) echo "unknown step $s" >&2; exit 2 ;;
   esac
   echo "== $script"

@@ -128,8 +128,18 @@ final class Progress {
 }
 
 /// JSON text of a value built from dictionaries, arrays, strings and numbers, keys sorted.
+/// Non-finite numbers (JSON has none) become null.
 func jsonLine(_ obj: Any) -> String {
-    let d = try! JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys, .withoutEscapingSlashes])
+    func clean(_ v: Any) -> Any {
+        switch v {
+        case let d as Double: return d.isFinite ? d : NSNull()
+        case let f as Float: return f.isFinite ? Double(f) : NSNull()
+        case let a as [Any]: return a.map(clean)
+        case let o as [String: Any]: return o.mapValues(clean)
+        default: return v
+        }
+    }
+    let d = try! JSONSerialization.data(withJSONObject: clean(obj), options: [.sortedKeys, .withoutEscapingSlashes])
     return String(decoding: d, as: UTF8.self)
 }
 

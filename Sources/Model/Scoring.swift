@@ -26,6 +26,9 @@ public struct SequenceScores: Sendable {
     public var vocabMean: [Double]? = nil      // sum_v p_v ln p_v at each of those positions
     public var vocabVariance: [Double]? = nil  // sum_v p_v (ln p_v - mean)^2
     public var topK: [[TopToken]]? = nil
+    public init(logprobs: [Float] = [], vocabMean: [Double]? = nil, vocabVariance: [Double]? = nil, topK: [[TopToken]]? = nil) {
+        self.logprobs = logprobs; self.vocabMean = vocabMean; self.vocabVariance = vocabVariance; self.topK = topK
+    }
     public var nll: Double { logprobs.isEmpty ? .nan : -logprobs.reduce(0.0) { $0 + Double($1) } / Double(logprobs.count) }
 }
 

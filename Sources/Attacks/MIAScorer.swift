@@ -1,0 +1,188 @@
+// Membership-inference driver: tokenises texts, scores them under a target (and optional reference) model and
+// applies every score of MIA.swift. Direction: higher = more likely a member, for every score.
+import Foundation
+import Model
+
+/// Per-token scores of one sequence as MIAScorer uses them (the fields of SequenceScores it needs).
+public struct MIATokenScores: Sendable, Equatable {
+    /// ln p(x_i | x_<i), i = 2..n.
+    public var logprobs: [Float]
+    /// Whole-vocabulary mean and variance of ln p at each of those positions; set when asked for.
+    public var vocabMean: [Double]?
+    public var vocabVariance: [Double]?
+    public init(logprobs: [Float], vocabMean: [Double]? = nil, vocabVariance: [Double]? = nil) {
+        self.logprobs = logprobs; self.vocabMean = vocabMean; self.vocabVariance = vocabVariance
+    }
+}
+
+/// What MIAScorer needs from a model; `LanguageModel` conforms. Tests wrap it to count forward passes.
+public protocol MIAModel {
+    /// Token ids of a text on its own, with the tokenizer's BOS if it adds one.
+    func encode(_ text: String) -> [Int]
+    /// Token ids of a text that continues other text: never a BOS.
+    func encodeContinuation(_ text: String) -> [Int]
+    /// Longest sequence `score` accepts.
+    var contextLength: Int { get }
+    /// One forward pass over each sequence; `vocabStats` asks for vocabMean and vocabVariance.
+    func score(_ sequences: [[Int]], vocabStats: Bool, maxBatchTokens: Int) -> [MIATokenScores]
+}
+
+extension LanguageModel: MIAModel {
+    public func encode(_ text: String) -> [Int] { tokenizer.encode(text) }
+    public func encodeContinuation(_ text: String) -> [Int] { tokenizer.encode(text, addBos: false) }
+    public var contextLength: Int { config.maxPositions }
+    public func score(_ sequences: [[Int]], vocabStats: Bool, maxBatchTokens: Int) -> [MIATokenScores] {
+        model.score(sequences, options: ScoreOptions(vocabStats: vocabStats, maxBatchTokens: maxBatchTokens)).map {
+            MIATokenScores(logprobs: $0.logprobs, vocabMean: $0.vocabMean, vocabVariance: $0.vocabVariance)
+        }
+    }
+}
+
+public enum MIAError: Error, CustomStringConvertible, Equatable {
+    /// A text with fewer than 2 tokens has no scored token.
+    case tooShort(index: Int, tokens: Int)
+    /// floor(k * scoredTokens) is 0: Min-K% would have nothing to average.
+    case tooShortForK(index: Int, scoredTokens: Int, k: Double)
+    /// More tokens than the model's context (ReCaLL counts prefix + text).
+    case tooLong(index: Int, tokens: Int, context: Int, what: String)
+    case invalidK(Double)
+    case emptyPrefix
+
+    public var description: String {
+        switch self {
+        case let .tooShort(i, n):
+            return "text \(i): \(n) token(s); membership scores need at least 2 (one scored token)"
+        case let .tooShortForK(i, n, k):
+            let need = Int((1 / k).rounded(.up)) + 1
+            return "text \(i): \(n) scored token(s) is too few for Min-K% with k = \(k) (floor(k * \(n)) = 0); "
+                + "use a larger k or texts of at least \(need) tokens"
+        case let .tooLong(i, n, c, what):
+            return "text \(i): \(what) has \(n) tokens, more than the model's context of \(c); shorten or split it"
+        case let .invalidK(k):
+            return "Min-K% fraction k = \(k) is not in (0, 1]"
+        case .emptyPrefix:
+            return "the ReCaLL prefix tokenises to nothing; give a non-empty non-member text"
+        }
+    }
+}
+
+public struct MIAOptions: Sendable {
+    /// Fractions for Min-K% and Min-K%++ (MIMIR's default is 0.2).
+    public var ks: [Double] = [0.2]
+    /// Also score lowercase(text), a second input per text.
+    public var lowercase = true
+    /// ReCaLL's non-member prefix P; when set, P + text is a further input per text.
+    public var recallPrefix: String? = nil
+    public var maxBatchTokens = 4096
+    public init(ks: [Double] = [0.2], lowercase: Bool = true, recallPrefix: String? = nil, maxBatchTokens: Int = 4096) {
+        self.ks = ks; self.lowercase = lowercase; self.recallPrefix = recallPrefix; self.maxBatchTokens = maxBatchTokens
+    }
+}
+
+/// Every score of one text; higher = more likely a member. Optional scores are nil when not requested.
+public struct MIAScores: Sendable, Equatable {
+    public var tokens: Int
+    /// -NLL of the text under the target.
+    public var loss: Double
+    public var zlib: Double
+    /// Keyed by k, in the order of MIAOptions.ks.
+    public var minK: [Double: Double]
+    public var minKPlusPlus: [Double: Double]
+    public var lowercase: Double?
+    public var recall: Double?
+    public var referenceDifference: Double?
+    public var referenceRatio: Double?
+
+    /// The scores as (name, value) in a fixed order: loss, zlib, min_k@k..., min_k++@k..., lowercase, recall,
+    /// ref_diff, ref_ratio (absent ones left out). `ks` gives the order of the k-keyed scores.
+    public func named(ks: [Double]) -> [(name: String, value: Double)] {
+        var out: [(String, Double)] = [("loss", loss), ("zlib", zlib)]
+        for k in ks { if let v = minK[k] { out.append(("min_k@\(k)", v)) } }
+        for k in ks { if let v = minKPlusPlus[k] { out.append(("min_k++@\(k)", v)) } }
+        if let v = lowercase { out.append(("lowercase", v)) }
+        if let v = recall { out.append(("recall", v)) }
+        if let v = referenceDifference { out.append(("ref_diff", v)) }
+        if let v = referenceRatio { out.append(("ref_ratio", v)) }
+        return out
+    }
+}
+
+/// Scores texts with every MIA of MIA.swift.
+///
+/// Forward passes, each a separate input and each run once per checkpoint: the text itself under the target,
+/// with whole-vocabulary statistics (LOSS, zlib, Min-K%, Min-K%++ all come from this one pass); the text under the
+/// reference model (if any); lowercase(text) under the target (if `lowercase`); prefix + text under the target
+/// (if `recallPrefix`). Lowercase and ReCaLL inherently need these other token sequences. The reference model
+/// tokenises with its own tokenizer. Lowercasing is Swift's `String.lowercased()` (Python's `str.lower()` differs
+/// only in context-dependent cases such as a word-final capital sigma). ReCaLL's input is
+/// encode(prefix) + encodeContinuation(text), token ids joined, not the joined string re-tokenised (as MIMIR).
+public struct MIAScorer {
+    public let target: any MIAModel
+    public let reference: (any MIAModel)?
+    public let options: MIAOptions
+
+    public init(target: any MIAModel, reference: (any MIAModel)? = nil, options: MIAOptions = MIAOptions()) {
+        self.target = target; self.reference = reference; self.options = options
+    }
+
+    /// Throws MIAError (naming the text index) before any forward pass if a text cannot be scored.
+    public func score(_ texts: [String]) throws -> [MIAScores] {
+        for k in options.ks where !(k > 0 && k <= 1) { throw MIAError.invalidK(k) }
+        let ids = texts.map { target.encode($0) }
+        try check(ids, context: target.contextLength, what: "the text", minK: true)
+        let refIds = reference.map { r in texts.map { r.encode($0) } }
+        if let r = reference, let refIds { try check(refIds, context: r.contextLength, what: "the text (reference tokenizer)", minK: false) }
+        let lowerIds = options.lowercase ? texts.map { target.encode($0.lowercased()) } : nil
+        if let lowerIds { try check(lowerIds, context: target.contextLength, what: "the lowercased text", minK: false) }
+        var prefixed: [[Int]]? = nil, cont: [[Int]] = []
+        if let p = options.recallPrefix {
+            let pids = target.encode(p)
+            if pids.isEmpty { throw MIAError.emptyPrefix }
+            cont = texts.map { target.encodeContinuation($0) }
+            prefixed = cont.map { pids + $0 }
+            try check(prefixed!, context: target.contextLength, what: "prefix + text", minK: false)
+        }
+
+        let mb = options.maxBatchTokens
+        let main = target.score(ids, vocabStats: true, maxBatchTokens: mb)
+        let extra = (lowerIds ?? []) + (prefixed ?? [])
+        let extraScores = extra.isEmpty ? [] : target.score(extra, vocabStats: false, maxBatchTokens: mb)
+        let refScores = refIds.map { reference!.score($0, vocabStats: false, maxBatchTokens: mb) }
+
+        return texts.indices.map { i in
+            let s = main[i]
+            var r = MIAScores(tokens: ids[i].count, loss: MIA.loss(s.logprobs), zlib: MIA.zlib(s.logprobs, text: texts[i]),
+                              minK: [:], minKPlusPlus: [:])
+            for k in options.ks {
+                r.minK[k] = MIA.minK(s.logprobs, k: k)
+                r.minKPlusPlus[k] = MIA.minKPlusPlus(s.logprobs, vocabMean: s.vocabMean!, vocabVariance: s.vocabVariance!, k: k)
+            }
+            var next = 0
+            if lowerIds != nil {
+                r.lowercase = MIA.lowercase(s.logprobs, lowercaseLogprobs: extraScores[i].logprobs)
+                next = texts.count
+            }
+            if prefixed != nil {
+                // x's own n tokens are the last n predictions of P + x.
+                let lp = extraScores[next + i].logprobs
+                r.recall = MIA.recall(Array(lp.suffix(cont[i].count)), s.logprobs)
+            }
+            if let refScores {
+                let t = -MIA.meanLogprob(s.logprobs), ref = -MIA.meanLogprob(refScores[i].logprobs)
+                r.referenceDifference = MIA.referenceDifference(targetNLL: t, referenceNLL: ref)
+                r.referenceRatio = MIA.referenceRatio(targetNLL: t, referenceNLL: ref)
+            }
+            return r
+        }
+    }
+
+    private func check(_ seqs: [[Int]], context: Int, what: String, minK: Bool) throws {
+        for (i, s) in seqs.enumerated() {
+            if s.count < 2 { throw MIAError.tooShort(index: i, tokens: s.count) }
+            if s.count > context { throw MIAError.tooLong(index: i, tokens: s.count, context: context, what: what) }
+            if minK, let k = options.ks.first(where: { MIA.minKCountUnclamped(k: $0, count: s.count - 1) == 0 }) {
+                throw MIAError.tooShortForK(index: i, scoredTokens: s.count - 1, k: k)
+            }
+        }
+    }
+}

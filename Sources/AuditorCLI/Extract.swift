@@ -1,0 +1,96 @@
+// `auditor extract`: discoverable and (n, p)-discoverable extraction of training samples, with exact intervals.
+import ArgumentParser
+import Attacks
+import Foundation
+import Model
+
+struct Extract: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Test whether training samples can be extracted: greedy (discoverable) and sampled ((n, p)-discoverable).",
+        discussion: """
+            Each text of --input (JSON Lines, "text" field) is a training sample [prefix || suffix]: its first \
+            --prefix tokens prompt the model and the next --suffix tokens are the target. \
+            exact: greedy decoding reproduces the suffix token for token (Carlini et al. 2022). approximate: the \
+            token edit distance is at most --approx-threshold of the suffix length. p_z: the probability that ONE \
+            sample under the scheme (--temperature, --top-k, --top-p) reproduces the suffix, computed exactly from \
+            one teacher-forced pass; (n, p)-discoverable: 1 - (1 - p_z)^n >= p. exact_memorization: the fraction \
+            of suffix tokens the model's argmax gets right; extraction_strength: 1 - k*/|suffix|, k* the earliest \
+            position from which every argmax is right (TOFU). Rates carry 95% Clopper-Pearson intervals. \
+            Generated text is redacted unless --show-secrets is given.
+            """)
+
+    @OptionGroup var model: ModelOptions
+    @Option(name: .shortAndLong, help: "JSON Lines file of training samples.") var input: String
+    @Option(help: "Field holding the text.") var field = "text"
+    @Option(help: "Prefix length in tokens.") var prefix = 50
+    @Option(help: "Suffix length in tokens.") var suffix = 50
+    @Option(help: "Approximate match: normalised edit distance at most this.") var approxThreshold = 0.1
+    @Option(help: "Sampling temperature for p_z.") var temperature = 1.0
+    @Option(help: "Top-k for p_z (0: none).") var topK = 40
+    @Option(help: "Top-p for p_z.") var topP = 1.0
+    @Option(help: "n of (n, p)-discoverability.") var n = 100
+    @Option(help: "p of (n, p)-discoverability.") var p = 0.5
+    @Flag(help: "Include generated suffixes in the output.") var showSecrets = false
+
+    func validate() throws {
+        guard prefix > 0, suffix > 0 else { throw ValidationError("--prefix and --suffix must be positive") }
+        guard temperature > 0 else { throw ValidationError("--temperature must be > 0 (p_z of greedy decoding is the exact flag)") }
+        guard n >= 1, p > 0, p < 1 else { throw ValidationError("--n must be >= 1 and --p in (0, 1)") }
+    }
+
+    func run() throws {
+        try reportingErrors {
+            let texts = try readJSONLTexts(input, field: field)
+            let lm = try model.load()
+            guard prefix + suffix <= lm.config.maxPositions else {
+                throw InputError(input, "prefix + suffix (\(prefix + suffix)) exceeds the model's context (\(lm.config.maxPositions))")
+            }
+            let samples = texts.map { Array(lm.tokenizer.encode($0.text)) }
+            for (i, s) in samples.enumerated() where s.count < prefix + suffix {
+                throw InputError(input, "text \(i + 1) has \(s.count) tokens, fewer than prefix + suffix = \(prefix + suffix)")
+            }
+            let scheme = SamplingParams(temperature: temperature, topK: topK, topP: topP)
+            let progress = Progress(total: samples.count, unit: "samples")
+            var rows: [[String: Any]] = []
+            var exact = 0, approx = 0, np = 0, mem = 0.0, strength = 0.0
+            for start in stride(from: 0, to: samples.count, by: 32) {
+                let batch = Array(samples[start..<min(samples.count, start + 32)])
+                let d = Extraction.discoverable(lm.model, samples: batch, prefixLength: prefix, suffixLength: suffix,
+                                                approximateThreshold: approxThreshold)
+                for (j, s) in batch.enumerated() {
+                    let sp = Extraction.suffixProbability(lm.model, prefix: Array(s[..<prefix]),
+                                                          suffix: Array(s[prefix..<prefix + suffix]), sampling: scheme)
+                    let isNP = Extraction.isNPDiscoverable(pz: sp.pz, n: n, p: p)
+                    exact += d[j].exact ? 1 : 0; approx += d[j].approximate ? 1 : 0; np += isNP ? 1 : 0
+                    mem += sp.exactMemorization; strength += sp.extractionStrength
+                    var row: [String: Any] = [
+                        "index": start + j, "exact": d[j].exact, "approximate": d[j].approximate,
+                        "normalized_edit_distance": d[j].normalizedEditDistance, "log10_pz": sp.logPz / Foundation.log(10.0),
+                        "np_discoverable": isNP, "samples_needed": jsonNumber(Extraction.samplesNeeded(pz: sp.pz, p: p)),
+                        "exact_memorization": sp.exactMemorization, "extraction_strength": sp.extractionStrength,
+                    ]
+                    if let id = texts[start + j].id { row["id"] = id }
+                    row["generated"] = showSecrets ? lm.tokenizer.decode(d[j].generated) : "[redacted: use --show-secrets]"
+                    rows.append(row)
+                }
+                progress.update(done: min(samples.count, start + 32), work: min(samples.count, start + 32))
+            }
+            let total = samples.count
+            func rate(_ k: Int) throws -> [String: Any] {
+                let ci = try Metrics.clopperPearson(successes: k, trials: total)
+                return ["count": k, "rate": Double(k) / Double(total), "ci95": [ci.lower, ci.upper]]
+            }
+            let summary: [String: Any] = [
+                "samples": total, "prefix_tokens": prefix, "suffix_tokens": suffix,
+                "exact": try rate(exact), "approximate": try rate(approx), "approx_threshold": approxThreshold,
+                "np_discoverable": try rate(np), "n": n, "p": p,
+                "scheme": ["temperature": temperature, "top_k": topK, "top_p": topP],
+                "mean_exact_memorization": mem / Double(total), "mean_extraction_strength": strength / Double(total),
+            ]
+            print(jsonLine(["summary": summary, "samples": rows]))
+        }
+    }
+}
+
+/// JSON has no infinity: large or infinite values become null.
+func jsonNumber(_ x: Double) -> Any { x.isFinite ? x : NSNull() }

@@ -37,7 +37,7 @@ let package = Package(
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
         .executableTarget(name: "auditor", dependencies: ["AuditorCLI"]),
-        .executableTarget(name: "auditor-bench", dependencies: ["Model", "Tensor", "Checkpoint", "Tokenizer"],
+        .executableTarget(name: "auditor-bench", dependencies: ["Model", "Tensor", "Checkpoint", "Tokenizer", "Attacks"],
                           swiftSettings: optimise),
 
         .testTarget(name: "TensorTests", dependencies: ["Tensor"]),

@@ -2,6 +2,7 @@
 //   swift run -c release auditor-bench [CHECKPOINT] [--threads N] [--quick]
 import Foundation
 import Glibc
+import Attacks
 import Model
 import Tensor
 
@@ -10,6 +11,8 @@ var args = Array(CommandLine.arguments.dropFirst())
 var threads = 2, quick = false
 if let i = args.firstIndex(of: "--threads") { threads = Int(args[i + 1]) ?? 2; args.removeSubrange(i...i + 1) }
 if let i = args.firstIndex(of: "--quick") { quick = true; args.remove(at: i) }
+var miaTexts: Int? = nil            // --mia N: only the membership-inference benchmark on N texts of 128 tokens
+if let i = args.firstIndex(of: "--mia") { miaTexts = Int(args[i + 1]); args.removeSubrange(i...i + 1) }
 var onlyShape: (Int, Int)? = nil   // --shape BxT: profile one scoring shape, nothing else
 if let i = args.firstIndex(of: "--shape") {
     let p = args[i + 1].split(separator: "x").compactMap { Int($0) }; onlyShape = (p[0], p[1]); args.removeSubrange(i...i + 1)
@@ -43,6 +46,29 @@ if let (b, t) = onlyShape {
     }
     let t0 = now(); _ = lm.model.score(seqs, options: ScoreOptions(maxBatchTokens: b * t))
     print(String(format: "score %d x %d: %.1f tokens/s", b, t, Double(b * t) / (now() - t0)))
+    exit(0)
+}
+
+if let count = miaTexts {
+    // Texts of about 128 tokens: seeded random words from the tokenizer's vocabulary, decoded.
+    let lm = try! LanguageModel.load(path: path)
+    var r = SeededRNG(seed: 3)
+    let texts = (0..<count).map { _ in lm.tokenizer.decode((0..<128).map { _ in 200 + Int(r.next() % 40000) }) }
+    let ids = texts.map { Array(lm.tokenizer.encode($0).prefix(128)) }
+    let tokens = ids.reduce(0) { $0 + $1.count }
+    var t0 = now()
+    _ = lm.model.score(ids, options: ScoreOptions())
+    let plain = now() - t0
+    print(String(format: "score alone: %d texts, %d tokens, %.1f s (%.1f tokens/s)", count, tokens, plain, Double(tokens) / plain))
+    t0 = now()
+    _ = try! MIAScorer(target: lm, options: MIAOptions(ks: [0.1, 0.2, 0.5], lowercase: false)).score(texts.map { lm.tokenizer.decode(lm.tokenizer.encode($0).prefix(128).map { $0 }) })
+    let one = now() - t0
+    print(String(format: "MIA, one pass (LOSS, zlib, Min-K%% and Min-K%%++ at k = 0.1, 0.2, 0.5): %.1f s = %.2f x scoring alone", one, one / plain))
+    t0 = now()
+    _ = try! MIAScorer(target: lm, options: MIAOptions(ks: [0.1, 0.2, 0.5], lowercase: true)).score(texts.map { lm.tokenizer.decode(lm.tokenizer.encode($0).prefix(128).map { $0 }) })
+    let all = now() - t0
+    print(String(format: "MIA + lowercase (a second pass over the lowercased texts): %.1f s = %.2f x scoring alone", all, all / plain))
+    print(String(format: "peak RSS: %.0f MiB", peakRSSMiB()))
     exit(0)
 }
 

@@ -13,6 +13,8 @@ if let i = args.firstIndex(of: "--threads") { threads = Int(args[i + 1]) ?? 2; a
 if let i = args.firstIndex(of: "--quick") { quick = true; args.remove(at: i) }
 var miaTexts: Int? = nil            // --mia N: only the membership-inference benchmark on N texts of 128 tokens
 if let i = args.firstIndex(of: "--mia") { miaTexts = Int(args[i + 1]); args.removeSubrange(i...i + 1) }
+var miaLowercase = false              // --mia-lowercase: also time the attack that needs a second pass
+if let i = args.firstIndex(of: "--mia-lowercase") { miaLowercase = true; args.remove(at: i) }
 var onlyShape: (Int, Int)? = nil   // --shape BxT: profile one scoring shape, nothing else
 if let i = args.firstIndex(of: "--shape") {
     let p = args[i + 1].split(separator: "x").compactMap { Int($0) }; onlyShape = (p[0], p[1]); args.removeSubrange(i...i + 1)
@@ -64,10 +66,12 @@ if let count = miaTexts {
     _ = try! MIAScorer(target: lm, options: MIAOptions(ks: [0.1, 0.2, 0.5], lowercase: false)).score(texts.map { lm.tokenizer.decode(lm.tokenizer.encode($0).prefix(128).map { $0 }) })
     let one = now() - t0
     print(String(format: "MIA, one pass (LOSS, zlib, Min-K%% and Min-K%%++ at k = 0.1, 0.2, 0.5): %.1f s = %.2f x scoring alone", one, one / plain))
+    if miaLowercase {
     t0 = now()
     _ = try! MIAScorer(target: lm, options: MIAOptions(ks: [0.1, 0.2, 0.5], lowercase: true)).score(texts.map { lm.tokenizer.decode(lm.tokenizer.encode($0).prefix(128).map { $0 }) })
     let all = now() - t0
     print(String(format: "MIA + lowercase (a second pass over the lowercased texts): %.1f s = %.2f x scoring alone", all, all / plain))
+    }
     print(String(format: "peak RSS: %.0f MiB", peakRSSMiB()))
     exit(0)
 }

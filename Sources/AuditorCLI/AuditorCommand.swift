@@ -13,6 +13,6 @@ public struct AuditorCommand: ParsableCommand {
             Exit codes: 0 success, 2 bad input (the message names the file and the problem), 64 usage error.
             """,
         version: version,
-        subcommands: [Inspect.self, Score.self, Generate.self, MIACommand.self, Extract.self, CanaryCommand.self])
+        subcommands: [Inspect.self, Score.self, Generate.self, MIACommand.self, Extract.self, CanaryCommand.self, TrapsCommand.self, GhostCommand.self, DatasetInferenceCommand.self, PIICommand.self])
     public init() {}
 }

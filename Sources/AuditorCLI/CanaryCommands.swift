@@ -21,12 +21,20 @@ struct CanaryCommand: ParsableCommand {
         @Option(help: "Random seed.") var seed: UInt64 = 0
         @Option(name: .shortAndLong, help: "Manifest to write (JSON).") var output: String
 
+        func validate() throws {
+            guard perRepetition >= 1 else { throw ValidationError("--per-repetition must be >= 1") }
+        }
+
         func run() throws {
             try reportingErrors {
                 let reps = try parseRepetitions(repetitions)
                 let list = try words.map { try readWordList($0) } ?? []
-                let f = try CanaryFormat(format, words: list)
-                let m = try Canaries.generate(format: f, formatString: format, repetitions: reps, perRepetition: perRepetition, seed: seed)
+                // A format's problems (no slot, a bad slot, too small a space) are the --format value's.
+                let m: CanaryManifest, f: CanaryFormat
+                do {
+                    f = try CanaryFormat(format, words: list)
+                    m = try Canaries.generate(format: f, formatString: format, repetitions: reps, perRepetition: perRepetition, seed: seed)
+                } catch let e as CanaryError { throw InputError("--format", e.description) }
                 try writeJSON(m, to: output)
                 FileHandle.standardError.write(Data("canary: \(m.canaries.count) canaries (|R| = 2^\(String(format: "%.1f", f.log2SpaceSize))) written to \(output)\n".utf8))
             }
@@ -81,6 +89,10 @@ struct CanaryCommand: ParsableCommand {
         @Option(help: "Random seed for sampled references.") var seed: UInt64 = 0
         @Flag(help: "Include canary texts in the output.") var showSecrets = false
 
+        func validate() throws {
+            guard references >= 1 else { throw ValidationError("--references must be >= 1") }
+        }
+
         func run() throws {
             try reportingErrors {
                 let m = try readManifest(manifest)
@@ -92,7 +104,10 @@ struct CanaryCommand: ParsableCommand {
                 var cache: [String: ([String], [Double])] = [:]    // format -> reference texts and log-perplexities
                 let progress = Progress(total: m.canaries.count, unit: "canaries")
                 for (i, c) in m.canaries.enumerated() {
-                    let f = try CanaryFormat(c.format, words: list)
+                    let f: CanaryFormat
+                    do { f = try CanaryFormat(c.format, words: list) } catch let e as CanaryError {
+                        throw InputError(manifest, "\(c.id): \(e.description)")
+                    }
                     if cache[c.format] == nil {
                         var refs: [String]
                         if let size = f.spaceSize, size <= enumerateUpTo {
@@ -149,8 +164,17 @@ func readWordList(_ path: String) throws -> [String] {
 
 func readManifest(_ path: String) throws -> CanaryManifest {
     guard let d = FileManager.default.contents(atPath: path) else { throw InputError(path, "cannot read the manifest") }
-    do { return try JSONDecoder().decode(CanaryManifest.self, from: d) } catch {
-        throw InputError(path, "not a canary manifest (\(error))")
+    // One line whatever went wrong: DecodingError's own description is long and can span lines.
+    guard (try? JSONSerialization.jsonObject(with: d)) != nil else { throw InputError(path, "not valid JSON (expected a canary manifest)") }
+    do { return try JSONDecoder().decode(CanaryManifest.self, from: d) } catch let e as DecodingError {
+        let why: String
+        switch e {
+        case let .keyNotFound(key, ctx): why = "missing \"\((ctx.codingPath + [key]).map(\.stringValue).joined(separator: "."))\""
+        case let .typeMismatch(_, ctx), let .valueNotFound(_, ctx), let .dataCorrupted(ctx):
+            why = "bad value at \"\(ctx.codingPath.map(\.stringValue).joined(separator: "."))\""
+        @unknown default: why = "unexpected structure"
+        }
+        throw InputError(path, "not a canary manifest (\(why))")
     }
 }
 

@@ -36,6 +36,8 @@ struct Extract: ParsableCommand {
         guard prefix > 0, suffix > 0 else { throw ValidationError("--prefix and --suffix must be positive") }
         guard temperature > 0 else { throw ValidationError("--temperature must be > 0 (p_z of greedy decoding is the exact flag)") }
         guard n >= 1, p > 0, p < 1 else { throw ValidationError("--n must be >= 1 and --p in (0, 1)") }
+        guard topK >= 0 else { throw ValidationError("--top-k must be >= 0") }
+        guard topP > 0 && topP <= 1 else { throw ValidationError("--top-p must be in (0, 1]") }
     }
 
     func run() throws {
@@ -43,7 +45,7 @@ struct Extract: ParsableCommand {
             let texts = try readJSONLTexts(input, field: field)
             let lm = try model.load()
             guard prefix + suffix <= lm.config.maxPositions else {
-                throw InputError(input, "prefix + suffix (\(prefix + suffix)) exceeds the model's context (\(lm.config.maxPositions))")
+                throw InputError("--prefix", "prefix + suffix (\(prefix + suffix)) exceeds the model's context (\(lm.config.maxPositions))")
             }
             let samples = texts.map { Array(lm.tokenizer.encode($0.text)) }
             for (i, s) in samples.enumerated() where s.count < prefix + suffix {

@@ -41,11 +41,15 @@ struct MIACommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            let ks = try k.split(separator: ",").map { s -> Double in
+            // Empty parts ("0.2,,0.5", "") and repeated values are rejected too: each k names one attack.
+            let ks = try k.split(separator: ",", omittingEmptySubsequences: false).map { s -> Double in
                 guard let v = Double(s.trimmingCharacters(in: .whitespaces)), v > 0, v <= 1 else {
-                    throw InputError("--k", "expected comma-separated values in (0, 1], got '\(k)'")
+                    throw InputError("--k", "expected comma-separated distinct values in (0, 1], got '\(k)'")
                 }
                 return v
+            }
+            guard Set(ks).count == ks.count else {
+                throw InputError("--k", "expected comma-separated distinct values in (0, 1], got '\(k)'")
             }
             let mem = try readJSONLTexts(members, field: field).map(\.text)
             let non = try readJSONLTexts(nonmembers, field: field).map(\.text)
@@ -54,7 +58,10 @@ struct MIACommand: ParsableCommand {
             let scorer = MIAScorer(target: lm, reference: ref,
                                    options: MIAOptions(ks: ks, lowercase: !noLowercase, recallPrefix: recallPrefix))
             func scored(_ texts: [String], _ file: String) throws -> [MIAScores] {
-                do { return try scorer.score(texts) } catch let e as MIAError { throw InputError(file, e.description) }
+                do { return try scorer.score(texts) } catch let e as MIAError {
+                    // The prefix is no file's fault: name the flag.
+                    throw InputError(e == .emptyPrefix ? "--recall-prefix" : file, oneBased(e).description)
+                }
             }
             let ms = try scored(mem, members), ns = try scored(non, nonmembers)
             let labels = Metrics.labels(members: ms.count, nonMembers: ns.count)
@@ -95,5 +102,15 @@ struct MIACommand: ParsableCommand {
             }
             print(jsonLine(out))
         }
+    }
+}
+
+/// MIAError counts texts from 0; messages count them from 1, as `extract` and `generate` do ("text 1" is the first).
+private func oneBased(_ e: MIAError) -> MIAError {
+    switch e {
+    case let .tooShort(i, n): return .tooShort(index: i + 1, tokens: n)
+    case let .tooShortForK(i, n, k): return .tooShortForK(index: i + 1, scoredTokens: n, k: k)
+    case let .tooLong(i, n, c, what): return .tooLong(index: i + 1, tokens: n, context: c, what: what)
+    case .invalidK, .emptyPrefix: return e
     }
 }

@@ -80,6 +80,7 @@ public enum Canaries {
     /// `count` distinct canaries per repetition count, drawn with `seed`.
     public static func generate(format: CanaryFormat, formatString: String, repetitions: [Int], perRepetition: Int,
                                 seed: UInt64) throws -> CanaryManifest {
+        guard perRepetition >= 1 else { throw CanaryError("canaries per repetition count must be >= 1, got \(perRepetition)") }
         var rng = SeededRNG(seed: seed)
         var seen = Set<String>(), out: [Canary] = []
         let total = repetitions.count * perRepetition

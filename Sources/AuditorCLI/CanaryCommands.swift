@@ -167,11 +167,16 @@ func readManifest(_ path: String) throws -> CanaryManifest {
     // One line whatever went wrong: DecodingError's own description is long and can span lines.
     guard (try? JSONSerialization.jsonObject(with: d)) != nil else { throw InputError(path, "not valid JSON (expected a canary manifest)") }
     do { return try JSONDecoder().decode(CanaryManifest.self, from: d) } catch let e as DecodingError {
+        // canaries[0].repetitions
+        func name(_ path: [CodingKey]) -> String {
+            let parts: [String] = path.map { k in k.intValue.map { "[\($0)]" } ?? ".\(k.stringValue)" }
+            return String(parts.joined(separator: "").drop { $0 == "." })
+        }
         let why: String
         switch e {
-        case let .keyNotFound(key, ctx): why = "missing \"\((ctx.codingPath + [key]).map(\.stringValue).joined(separator: "."))\""
+        case let .keyNotFound(key, ctx): why = "missing \"\(name(ctx.codingPath + [key]))\""
         case let .typeMismatch(_, ctx), let .valueNotFound(_, ctx), let .dataCorrupted(ctx):
-            why = "bad value at \"\(ctx.codingPath.map(\.stringValue).joined(separator: "."))\""
+            why = "bad value at \"\(name(ctx.codingPath))\""
         @unknown default: why = "unexpected structure"
         }
         throw InputError(path, "not a canary manifest (\(why))")

@@ -332,7 +332,9 @@ final class AttackCLITests: XCTestCase {
         assertBadInput(["extract", llama, "--input", input, "--prefix", "250", "--suffix", "8"], file: "--prefix",
                        problem: "exceeds the model's context (256)")
         // Flag values checked before any work are usage errors (64).
-        for bad in [["--prefix", "0"], ["--suffix", "-1"], ["--temperature", "0"], ["--p", "1"], ["--top-p", "0"], ["--top-k", "-1"]] {
+        // (top-p 0 used to run and report p_z = 0 for every sample.)
+        for bad in [["--prefix", "0"], ["--suffix=-1"], ["--temperature", "0"], ["--p", "1"], ["--top-p", "0"], ["--top-p", "1.5"],
+                    ["--top-k=-1"]] {
             let r = run(["extract", llama, "--input", input] + bad)
             assertNoCrash(r, bad.joined(separator: " "))
             XCTAssertEqual(r.code, 64, "\(bad): \(r.err)")
@@ -461,7 +463,15 @@ final class AttackCLITests: XCTestCase {
         assertBadInput(["canary", "insert", "--manifest", notJSON, "--dataset", dataset, "-o", dir.appendingPathComponent("x").path],
                        file: notJSON, problem: "not valid JSON")
         let wrongShape = try writeLines(["{\"seed\": 1}"], to: dir.appendingPathComponent("shape.json"))
-        assertBadInput(["canary", "exposure", llama, "--manifest", wrongShape], file: wrongShape, problem: "not a canary manifest")
+        assertBadInput(["canary", "exposure", llama, "--manifest", wrongShape], file: wrongShape,
+                       problem: #"not a canary manifest (missing "canaries")"#)
+        let badValue = try writeLines([#"{"seed": 1, "canaries": [{"id": "c", "format": "x {digits:2}", "text": "x 12", "repetitions": "2"}]}"#],
+                                      to: dir.appendingPathComponent("value.json"))
+        assertBadInput(["canary", "exposure", llama, "--manifest", badValue], file: badValue,
+                       problem: #"not a canary manifest (bad value at "canaries[0].repetitions")"#)
+        let badFormat = try writeLines([#"{"seed": 1, "canaries": [{"id": "c", "format": "x", "text": "x", "repetitions": 2}]}"#],
+                                       to: dir.appendingPathComponent("format.json"))
+        assertBadInput(["canary", "exposure", llama, "--manifest", badFormat], file: badFormat, problem: "c: canary format 'x' has no")
 
         let out = dir.appendingPathComponent("never.json").path
         assertBadInput(["canary", "generate", "--format", "pin {digits:3}", "--repetitions", "1,x", "-o", out],
@@ -474,12 +484,13 @@ final class AttackCLITests: XCTestCase {
                        file: "--format", problem: "too small")
         assertBadInput(["canary", "generate", "--format", "pin {words:2}", "-o", out], file: "--format", problem: "word list")
         XCTAssertFalse(FileManager.default.fileExists(atPath: out), "no manifest written by a failed run")
-        for bad in [["--per-repetition", "0"], ["--per-repetition", "-1"]] {
+        // (0 used to write an empty manifest; -1 used to hang.)
+        for bad in [["--per-repetition", "0"], ["--per-repetition=-1"]] {
             let r = run(["canary", "generate", "--format", "pin {digits:3}", "-o", out] + bad)
             assertNoCrash(r, bad.joined(separator: " "))
             XCTAssertEqual(r.code, 64, "\(bad): \(r.err)")
         }
-        let r = run(["canary", "exposure", llama, "--manifest", manifest, "--references", "0"])
+        let r = run(["canary", "exposure", llama, "--manifest", manifest, "--references=-1"])
         assertNoCrash(r, "--references 0")
         XCTAssertEqual(r.code, 64, r.err)
     }

@@ -91,6 +91,12 @@ struct MIACommand: ParsableCommand {
                 "blind_baseline": ["feature": blind.feature, "auc": blind.auc, "ci95": [blind.lower, blind.upper]],
             ]
             if let w = Metrics.blindBaselineWarning(blind) { out["warning"] = w }
+            let shared = Set(mem).intersection(Set(non)).count
+            if shared > 0 {
+                // The same text on both sides: no attack can separate those, and the cross-fitted bag-of-words
+                // baseline sees each one's twin in training, which inflates its AUC.
+                out["overlap_warning"] = "\(shared) text(s) appear in both --members and --nonmembers"
+            }
             if let perText {
                 let sink = try OutputSink(path: perText)
                 for (i, s) in (ms + ns).enumerated() {

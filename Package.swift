@@ -15,6 +15,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
     targets: [
         // System libraries: module map + shim header + pkg-config, nothing else.
@@ -31,8 +32,11 @@ let package = Package(
         .target(name: "Tokenizer", dependencies: [], swiftSettings: optimise),
         .target(name: "Model", dependencies: ["Tensor", "Checkpoint", "Tokenizer"], swiftSettings: optimise),
         .target(name: "Attacks", dependencies: ["Model", "Tensor", "CZlib"], swiftSettings: optimise),
+        .target(name: "Store", dependencies: ["CSQLite"]),
+        .target(name: "Report", dependencies: ["Store", "CCmark"]),
         .target(name: "AuditorCLI", dependencies: [
-            "Model", "Checkpoint", "Tokenizer", "Tensor", "Attacks",
+            "Model", "Checkpoint", "Tokenizer", "Tensor", "Attacks", "Store", "Report",
+            .product(name: "Yams", package: "Yams"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
@@ -45,7 +49,9 @@ let package = Package(
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "Checkpoint"]),
         .testTarget(name: "AttacksTests", dependencies: ["Attacks", "Model", "Tensor"]),
         .testTarget(name: "ModelTests", dependencies: ["Model", "Tensor", "Checkpoint", "Tokenizer"]),
-        .testTarget(name: "CLITests", dependencies: ["AuditorCLI", "Checkpoint"], exclude: ["Snapshots"]),
+        .testTarget(name: "StoreTests", dependencies: ["Store"], exclude: ["Snapshots"]),
+        .testTarget(name: "ReportTests", dependencies: ["Report", "Store"], exclude: ["Snapshots"]),
+        .testTarget(name: "CLITests", dependencies: ["AuditorCLI", "Checkpoint", "Store"], exclude: ["Snapshots"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -99,40 +99,20 @@ struct CanaryCommand: ParsableCommand {
                 if let dataset { try checkDataset(m, dataset, manifest: manifest) }
                 let list = try words.map { try readWordList($0) } ?? []
                 let lm = try model.load()
+                let progress = Progress(total: m.canaries.count, unit: "canaries")
+                let results = try canaryExposures(m, lm, words: list, enumerateUpTo: enumerateUpTo, references: references,
+                                                  seed: seed, manifestPath: manifest) { progress.update(done: $0, work: $0) }
                 var rows: [[String: Any]] = []
                 var byRep: [Int: [Double]] = [:]
-                var cache: [String: ([String], [Double])] = [:]    // format -> reference texts and log-perplexities
-                let progress = Progress(total: m.canaries.count, unit: "canaries")
-                for (i, c) in m.canaries.enumerated() {
-                    let f: CanaryFormat
-                    do { f = try CanaryFormat(c.format, words: list) } catch let e as CanaryError {
-                        throw InputError(manifest, "\(c.id): \(e.description)")
-                    }
-                    if cache[c.format] == nil {
-                        var refs: [String]
-                        if let size = f.spaceSize, size <= enumerateUpTo {
-                            refs = (0..<size).map { f.candidate($0) }
-                        } else {
-                            var rng = SeededRNG(seed: seed)
-                            refs = (0..<references).map { _ in f.random(&rng) }
-                        }
-                        cache[c.format] = (refs, Canaries.logPerplexityBits(lm, refs))
-                    }
-                    let (refTexts, refPPL) = cache[c.format]!
-                    let exact = f.spaceSize.map { $0 <= enumerateUpTo } ?? false
-                    let own = Canaries.logPerplexityBits(lm, [c.text])[0]
-                    // References exclude the canary itself (and, when sampled, every canary of the manifest).
-                    let secrets = Set(m.canaries.map(\.text))
-                    let others = zip(refTexts, refPPL).filter { !secrets.contains($0.0) }.map(\.1)
-                    let e = Canaries.exposureByRank(canary: own, references: others, log2SpaceSize: f.log2SpaceSize)
-                    let x = Canaries.exposureByExtrapolation(canary: own, references: others)
-                    byRep[c.repetitions, default: []].append(e)
-                    rows.append(["id": c.id, "repetitions": c.repetitions, "log_perplexity_bits": own,
-                                 "exposure": e, "exposure_extrapolated": x, "p_value": Canaries.pValue(exposure: e),
-                                 "method": exact ? "exact" : "sampled", "references": others.count,
-                                 "max_exposure": f.log2SpaceSize,
+                for r in results {
+                    let c = r.canary
+                    byRep[c.repetitions, default: []].append(r.exposure)
+                    rows.append(["id": c.id, "repetitions": c.repetitions, "log_perplexity_bits": r.logPerplexityBits,
+                                 "exposure": r.exposure, "exposure_extrapolated": r.extrapolated,
+                                 "p_value": Canaries.pValue(exposure: r.exposure),
+                                 "method": r.exact ? "exact" : "sampled", "references": r.references,
+                                 "max_exposure": r.maxExposure,
                                  "text": showSecrets ? c.text : "[redacted: use --show-secrets]"])
-                    progress.update(done: i + 1, work: i + 1)
                 }
                 let summary = byRep.keys.sorted().map { r -> [String: Any] in
                     let v = byRep[r]!
@@ -142,6 +122,49 @@ struct CanaryCommand: ParsableCommand {
             }
         }
     }
+}
+
+/// One canary's exposure.
+struct ExposureRow {
+    var canary: Canary
+    var logPerplexityBits: Double, exposure: Double, extrapolated: Double, maxExposure: Double
+    var exact: Bool, references: Int
+}
+
+/// Exposure of every canary of `m`: reference candidates are the whole space when it has at most `enumerateUpTo`
+/// members, else `references` samples drawn with `seed`; computed once per format.
+func canaryExposures(_ m: CanaryManifest, _ lm: LanguageModel, words: [String], enumerateUpTo: Int, references: Int,
+                     seed: UInt64, manifestPath: String, progress: (Int) -> Void = { _ in }) throws -> [ExposureRow] {
+    var out: [ExposureRow] = []
+    var cache: [String: ([String], [Double])] = [:]    // format -> reference texts and log-perplexities
+    // References exclude the canary itself (and, when sampled, every canary of the manifest).
+    let secrets = Set(m.canaries.map(\.text))
+    for (i, c) in m.canaries.enumerated() {
+        let f: CanaryFormat
+        do { f = try CanaryFormat(c.format, words: words) } catch let e as CanaryError {
+            throw InputError(manifestPath, "\(c.id): \(e.description)")
+        }
+        if cache[c.format] == nil {
+            var refs: [String]
+            if let size = f.spaceSize, size <= enumerateUpTo {
+                refs = (0..<size).map { f.candidate($0) }
+            } else {
+                var rng = SeededRNG(seed: seed)
+                refs = (0..<references).map { _ in f.random(&rng) }
+            }
+            cache[c.format] = (refs, Canaries.logPerplexityBits(lm, refs))
+        }
+        let (refTexts, refPPL) = cache[c.format]!
+        let own = Canaries.logPerplexityBits(lm, [c.text])[0]
+        let others = zip(refTexts, refPPL).filter { !secrets.contains($0.0) }.map(\.1)
+        out.append(ExposureRow(canary: c, logPerplexityBits: own,
+                               exposure: Canaries.exposureByRank(canary: own, references: others, log2SpaceSize: f.log2SpaceSize),
+                               extrapolated: Canaries.exposureByExtrapolation(canary: own, references: others),
+                               maxExposure: f.log2SpaceSize, exact: f.spaceSize.map { $0 <= enumerateUpTo } ?? false,
+                               references: others.count))
+        progress(i + 1)
+    }
+    return out
 }
 
 func parseRepetitions(_ s: String) throws -> [Int] {

@@ -53,29 +53,22 @@ struct Extract: ParsableCommand {
             }
             let scheme = SamplingParams(temperature: temperature, topK: topK, topP: topP)
             let progress = Progress(total: samples.count, unit: "samples")
+            let results = extractionResults(lm, samples: samples, prefix: prefix, suffix: suffix, approxThreshold: approxThreshold,
+                                            scheme: scheme, n: n, p: p) { progress.update(done: $0, work: $0) }
             var rows: [[String: Any]] = []
             var exact = 0, approx = 0, np = 0, mem = 0.0, strength = 0.0
-            for start in stride(from: 0, to: samples.count, by: 32) {
-                let batch = Array(samples[start..<min(samples.count, start + 32)])
-                let d = Extraction.discoverable(lm.model, samples: batch, prefixLength: prefix, suffixLength: suffix,
-                                                approximateThreshold: approxThreshold)
-                for (j, s) in batch.enumerated() {
-                    let sp = Extraction.suffixProbability(lm.model, prefix: Array(s[..<prefix]),
-                                                          suffix: Array(s[prefix..<prefix + suffix]), sampling: scheme)
-                    let isNP = Extraction.isNPDiscoverable(pz: sp.pz, n: n, p: p)
-                    exact += d[j].exact ? 1 : 0; approx += d[j].approximate ? 1 : 0; np += isNP ? 1 : 0
-                    mem += sp.exactMemorization; strength += sp.extractionStrength
-                    var row: [String: Any] = [
-                        "index": start + j, "exact": d[j].exact, "approximate": d[j].approximate,
-                        "normalized_edit_distance": d[j].normalizedEditDistance, "log10_pz": sp.logPz / Foundation.log(10.0),
-                        "np_discoverable": isNP, "samples_needed": jsonNumber(Extraction.samplesNeeded(pz: sp.pz, p: p)),
-                        "exact_memorization": sp.exactMemorization, "extraction_strength": sp.extractionStrength,
-                    ]
-                    if let id = texts[start + j].id { row["id"] = id }
-                    row["generated"] = showSecrets ? lm.tokenizer.decode(d[j].generated) : "[redacted: use --show-secrets]"
-                    rows.append(row)
-                }
-                progress.update(done: min(samples.count, start + 32), work: min(samples.count, start + 32))
+            for (i, r) in results.enumerated() {
+                exact += r.exact ? 1 : 0; approx += r.approximate ? 1 : 0; np += r.np ? 1 : 0
+                mem += r.exactMemorization; strength += r.extractionStrength
+                var row: [String: Any] = [
+                    "index": i, "exact": r.exact, "approximate": r.approximate,
+                    "normalized_edit_distance": r.normalizedEditDistance, "log10_pz": r.log10Pz,
+                    "np_discoverable": r.np, "samples_needed": jsonNumber(r.samplesNeeded),
+                    "exact_memorization": r.exactMemorization, "extraction_strength": r.extractionStrength,
+                ]
+                if let id = texts[i].id { row["id"] = id }
+                row["generated"] = showSecrets ? lm.tokenizer.decode(r.generated) : "[redacted: use --show-secrets]"
+                rows.append(row)
             }
             let total = samples.count
             func rate(_ k: Int) throws -> [String: Any] {
@@ -92,6 +85,39 @@ struct Extract: ParsableCommand {
             print(jsonLine(["summary": summary, "samples": rows]))
         }
     }
+}
+
+/// One sample's extraction result at one prefix length.
+struct ExtractionRow {
+    var exact: Bool, approximate: Bool, np: Bool
+    var normalizedEditDistance: Double, log10Pz: Double, samplesNeeded: Double
+    var exactMemorization: Double, extractionStrength: Double
+    var generated: [Int]
+}
+
+/// Greedy (discoverable) extraction in batches of 32 plus the exact p_z of each suffix under `scheme`.
+/// Every sample must hold at least prefix + suffix tokens (the caller checks, naming its file).
+func extractionResults(_ lm: LanguageModel, samples: [[Int]], prefix: Int, suffix: Int, approxThreshold: Double,
+                       scheme: SamplingParams, n: Int, p: Double, progress: (Int) -> Void = { _ in }) -> [ExtractionRow] {
+    var out: [ExtractionRow] = []
+    for start in stride(from: 0, to: samples.count, by: 32) {
+        let batch = Array(samples[start..<min(samples.count, start + 32)])
+        let d = Extraction.discoverable(lm.model, samples: batch, prefixLength: prefix, suffixLength: suffix,
+                                        approximateThreshold: approxThreshold)
+        for (j, s) in batch.enumerated() {
+            let sp = Extraction.suffixProbability(lm.model, prefix: Array(s[..<prefix]),
+                                                  suffix: Array(s[prefix..<prefix + suffix]), sampling: scheme)
+            out.append(ExtractionRow(exact: d[j].exact, approximate: d[j].approximate,
+                                     np: Extraction.isNPDiscoverable(pz: sp.pz, n: n, p: p),
+                                     normalizedEditDistance: d[j].normalizedEditDistance,
+                                     log10Pz: sp.logPz / Foundation.log(10.0),
+                                     samplesNeeded: Extraction.samplesNeeded(pz: sp.pz, p: p),
+                                     exactMemorization: sp.exactMemorization, extractionStrength: sp.extractionStrength,
+                                     generated: d[j].generated))
+        }
+        progress(out.count)
+    }
+    return out
 }
 
 /// JSON has no infinity: large or infinite values become null.

@@ -112,7 +112,7 @@ struct MIACommand: ParsableCommand {
 }
 
 /// MIAError counts texts from 0; messages count them from 1, as `extract` and `generate` do ("text 1" is the first).
-private func oneBased(_ e: MIAError) -> MIAError {
+func oneBased(_ e: MIAError) -> MIAError {
     switch e {
     case let .tooShort(i, n): return .tooShort(index: i + 1, tokens: n)
     case let .tooShortForK(i, n, k): return .tooShortForK(index: i + 1, scoredTokens: n, k: k)

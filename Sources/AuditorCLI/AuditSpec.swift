@@ -1,0 +1,329 @@
+// The audit spec (audits/*.yml): parsed with Yams, validated node by node so every error names file:line:column.
+import Foundation
+import Yams
+
+/// A problem in a spec file, at a place in it: "audits/x.yml:12:5: unknown key 'attaks' (expected one of: ...)".
+struct SpecError: Error, CustomStringConvertible {
+    let file: String, line: Int, column: Int, message: String
+    var description: String { "\(file):\(line):\(column): \(message)" }
+}
+
+/// A validated audit spec. Paths are resolved against the spec file's folder; `~` is expanded.
+struct AuditSpec {
+    struct Threshold { var expression: String; var metric: String; var op: String; var value: Double; var line: Int; var column: Int }
+    struct MIA { var attacks: [String]; var ks: [Double]; var resamples: Int; var blindBaseline: Bool }
+    struct ExtractionSpec {
+        var prefixes: [Int]; var suffix: Int; var approxThreshold: Double
+        var temperature: Double; var topK: Int; var topP: Double; var n: Int; var p: Double
+    }
+    struct CanarySpec { var enumerateUpTo: Int; var references: Int; var words: String? }
+    struct TrapsSpec { var resamples: Int }
+
+    var path: String
+    var text: String
+    var name: String
+    var seed: UInt64
+    var target: String
+    var targetIsDefault: Bool
+    var reference: String?
+    var field: String
+    var members: String?, nonmembers: String?, extraction: String?, canaries: String?, traps: String?
+    var mia: MIA?
+    var extractionSpec: ExtractionSpec?
+    var canary: CanarySpec?
+    var trapsSpec: TrapsSpec?
+    var thresholds: [Threshold]
+    var title: String?
+    var histogramBins: Int
+
+    static let miaAttacks = ["loss", "zlib", "mink", "minkpp", "reference"]
+
+    /// Metric keys this spec's attacks produce: what a threshold may name.
+    var producedMetrics: [String] {
+        var keys: [String] = []
+        if let mia {
+            for a in miaAttackNames(mia) {
+                keys += ["auc", "tpr_at_fpr_1pct", "tpr_at_fpr_0.1pct"].map { "mia.\(a).\($0)" }
+            }
+            if mia.blindBaseline { keys.append("mia.blind_baseline.auc") }
+        }
+        if let e = extractionSpec {
+            keys += ["exact", "approximate", "np"].map { "extraction.\($0).rate" }
+            for p in e.prefixes { keys += ["exact", "approximate", "np"].map { "extraction.prefix_\(p).\($0).rate" } }
+        }
+        if canary != nil { keys += ["canary.exposure.max", "canary.exposure.mean"] }
+        if trapsSpec != nil { keys.append("traps.auc") }
+        return keys
+    }
+
+    /// "mink" and "minkpp" expand to one attack per k, named as the `mia` command names them.
+    func miaAttackNames(_ m: MIA) -> [String] {
+        m.attacks.flatMap { a -> [String] in
+            switch a {
+            case "mink": return m.ks.map { "mink_\(fmtK($0))" }
+            case "minkpp": return m.ks.map { "minkpp_\(fmtK($0))" }
+            default: return [a]
+            }
+        }
+    }
+}
+
+func fmtK(_ k: Double) -> String {
+    let s = String(k)
+    return s.hasSuffix(".0") ? String(s.dropLast(2)) : s
+}
+
+/// Reads and validates a spec. Throws SpecError (with a place) or InputError (unreadable file).
+func loadAuditSpec(_ path: String) throws -> AuditSpec {
+    guard let data = FileManager.default.contents(atPath: path) else { throw InputError(path, "cannot read the audit spec") }
+    guard let text = String(data: data, encoding: .utf8) else { throw InputError(path, "not valid UTF-8") }
+    let node: Node
+    do {
+        guard let n = try Yams.compose(yaml: text) else { throw SpecError(file: path, line: 1, column: 1, message: "the spec is empty") }
+        node = n
+    } catch let e as YamlError {
+        throw yamlError(e, path)
+    }
+    var v = SpecReader(file: path, dir: (path as NSString).deletingLastPathComponent)
+    return try v.read(node, text: text)
+}
+
+private func yamlError(_ e: YamlError, _ file: String) -> SpecError {
+    switch e {
+    case let .scanner(ctx, problem, mark, _), let .parser(ctx, problem, mark, _), let .composer(ctx, problem, mark, _):
+        let why = ctx.map { "\(problem) (\($0.text) at \($0.mark.line):\($0.mark.column))" } ?? problem
+        return SpecError(file: file, line: mark.line, column: mark.column, message: "not valid YAML: \(why)")
+    case let .duplicatedKeysInMapping(dups, ctx):
+        return SpecError(file: file, line: ctx.mark.line, column: ctx.mark.column,
+                         message: "duplicate key \(dups.map { "'\($0)'" }.joined(separator: ", "))")
+    case let .reader(problem, _, _, _):
+        return SpecError(file: file, line: 1, column: 1, message: "not readable YAML: \(problem)")
+    default:
+        return SpecError(file: file, line: 1, column: 1, message: "not valid YAML: \(e)")
+    }
+}
+
+/// Walks the node tree. Every accessor checks the type and the allowed keys and throws at the node's mark.
+private struct SpecReader {
+    let file: String, dir: String
+
+    func fail(_ n: Node?, _ msg: String) -> SpecError {
+        let m = n?.mark
+        return SpecError(file: file, line: m?.line ?? 1, column: m?.column ?? 1, message: msg)
+    }
+
+    /// The mapping's pairs by key; unknown keys and duplicates are errors.
+    func mapping(_ n: Node, _ what: String, allowed: [String]) throws -> [String: (key: Node, value: Node)] {
+        guard case let .mapping(m) = n else { throw fail(n, "\(what): expected a mapping of \(allowed.joined(separator: ", "))") }
+        var out: [String: (Node, Node)] = [:]
+        for (k, v) in m {
+            guard let s = k.scalar?.string else { throw fail(k, "\(what): keys must be plain strings") }
+            guard allowed.contains(s) else {
+                throw fail(k, "unknown key '\(s)' in \(what) (expected one of: \(allowed.joined(separator: ", ")))")
+            }
+            if out[s] != nil { throw fail(k, "duplicate key '\(s)' in \(what)") }
+            out[s] = (k, v)
+        }
+        return out
+    }
+
+    func string(_ n: Node, _ what: String) throws -> String {
+        guard case let .scalar(s) = n, n.null == nil || s.style != .plain else { throw fail(n, "\(what): expected a string") }
+        return s.string
+    }
+
+    func int(_ n: Node, _ what: String, min lo: Int, max hi: Int = Int.max) throws -> Int {
+        guard case .scalar = n, let v = n.int else { throw fail(n, "\(what): expected an integer") }
+        guard v >= lo && v <= hi else {
+            throw fail(n, "\(what): expected an integer \(hi == Int.max ? ">= \(lo)" : "in [\(lo), \(hi)]"), got \(v)")
+        }
+        return v
+    }
+
+    func double(_ n: Node, _ what: String, _ ok: (Double) -> Bool, _ expected: String) throws -> Double {
+        guard case .scalar = n, let v = n.float, v.isFinite else { throw fail(n, "\(what): expected a number \(expected)") }
+        guard ok(v) else { throw fail(n, "\(what): expected a number \(expected), got \(v)") }
+        return v
+    }
+
+    func bool(_ n: Node, _ what: String) throws -> Bool {
+        guard case .scalar = n, let b = n.bool else { throw fail(n, "\(what): expected true or false") }
+        return b
+    }
+
+    /// A scalar or a list of scalars.
+    func list(_ n: Node) -> [Node] {
+        if case let .sequence(s) = n { return Array(s) }
+        return [n]
+    }
+
+    /// A path relative to the spec's folder, which must exist.
+    func existingPath(_ n: Node, _ what: String) throws -> String {
+        let raw = try string(n, what)
+        guard !raw.isEmpty else { throw fail(n, "\(what): expected a path, got an empty string") }
+        let p = resolve(raw)
+        guard FileManager.default.fileExists(atPath: p) else {
+            throw fail(n, "\(what): no such file '\(raw)'\(p == raw ? "" : " (looked for \(p))")")
+        }
+        return p
+    }
+
+    func resolve(_ raw: String) -> String {
+        let expanded = (raw as NSString).expandingTildeInPath
+        if expanded.hasPrefix("/") { return expanded }
+        return dir.isEmpty ? expanded : (dir as NSString).appendingPathComponent(expanded)
+    }
+
+    mutating func read(_ root: Node, text: String) throws -> AuditSpec {
+        let top = ["version", "name", "seed", "target", "reference", "datasets", "attacks", "thresholds", "report"]
+        let m = try mapping(root, "the spec", allowed: top)
+        guard let ver = m["version"] else { throw fail(root, "missing key 'version' (this build reads version: 1)") }
+        guard try int(ver.value, "version", min: 1) == 1 else { throw fail(ver.value, "version: this build reads version 1 only") }
+        guard let name = m["name"] else { throw fail(root, "missing key 'name' (a title for the audit)") }
+        let seed = try m["seed"].map { UInt64(try int($0.value, "seed", min: 0)) } ?? 0
+
+        // Checkpoints: `checkpoint: default` is the cached SmolLM2 that scripts/setup.sh fetches.
+        func checkpoint(_ key: String) throws -> (String, Bool)? {
+            guard let e = m[key] else { return nil }
+            let c = try mapping(e.value, key, allowed: ["checkpoint"])
+            guard let p = c["checkpoint"] else { throw fail(e.value, "\(key): missing key 'checkpoint' (a GGUF file, a Hugging Face folder, or 'default')") }
+            if try string(p.value, "\(key).checkpoint") == "default" {
+                let d = defaultModelPath()
+                guard FileManager.default.fileExists(atPath: d) else {
+                    throw fail(p.value, "\(key).checkpoint: the default checkpoint is not cached at \(d): run scripts/setup.sh first")
+                }
+                return (d, true)
+            }
+            return (try existingPath(p.value, "\(key).checkpoint"), false)
+        }
+        guard let (target, targetIsDefault) = try checkpoint("target") else {
+            throw fail(root, "missing key 'target' (target: {checkpoint: PATH or default})")
+        }
+        let reference = try checkpoint("reference")?.0
+
+        var spec = AuditSpec(path: file, text: text, name: try string(name.value, "name"), seed: seed, target: target,
+                             targetIsDefault: targetIsDefault, reference: reference, field: "text",
+                             thresholds: [], histogramBins: 20)
+        var datasetNodes: [String: Node] = [:]
+        if let d = m["datasets"] {
+            let dm = try mapping(d.value, "datasets", allowed: ["members", "nonmembers", "field", "extraction", "canaries", "traps"])
+            if let f = dm["field"] { spec.field = try string(f.value, "datasets.field") }
+            func path(_ k: String) throws -> String? {
+                guard let e = dm[k] else { return nil }
+                datasetNodes[k] = e.key
+                return try existingPath(e.value, "datasets.\(k)")
+            }
+            spec.members = try path("members"); spec.nonmembers = try path("nonmembers")
+            spec.extraction = try path("extraction"); spec.canaries = try path("canaries"); spec.traps = try path("traps")
+        }
+
+        guard let attacksEntry = m["attacks"] else { throw fail(root, "missing key 'attacks' (one or more of: mia, extraction, canary, traps)") }
+        let am = try mapping(attacksEntry.value, "attacks", allowed: ["mia", "extraction", "canary", "traps"])
+        if am.isEmpty { throw fail(attacksEntry.value, "attacks: expected at least one of mia, extraction, canary, traps") }
+        func needs(_ attack: (key: Node, value: Node), _ datasets: [String]) throws {
+            for d in datasets where datasetNodes[d] == nil {
+                throw fail(attack.key, "attacks.\(attack.key.scalar?.string ?? ""): needs datasets.\(d)")
+            }
+        }
+        func options(_ e: (key: Node, value: Node), _ what: String, _ allowed: [String]) throws -> [String: (key: Node, value: Node)] {
+            if e.value.null != nil { return [:] }          // `mia:` with nothing after it: all defaults
+            return try mapping(e.value, what, allowed: allowed)
+        }
+        if let e = am["mia"] {
+            try needs(e, ["members", "nonmembers"])
+            let o = try options(e, "attacks.mia", ["attacks", "k", "resamples", "blind_baseline"])
+            var attacks = spec.reference == nil ? ["loss", "zlib", "mink", "minkpp"] : AuditSpec.miaAttacks
+            if let a = o["attacks"] {
+                attacks = try list(a.value).map { n in
+                    let s = try string(n, "attacks.mia.attacks")
+                    guard AuditSpec.miaAttacks.contains(s) else {
+                        throw fail(n, "attacks.mia.attacks: unknown attack '\(s)' (expected: \(AuditSpec.miaAttacks.joined(separator: ", ")))")
+                    }
+                    if s == "reference" && spec.reference == nil {
+                        throw fail(n, "attacks.mia.attacks: 'reference' needs a reference checkpoint (reference: {checkpoint: PATH})")
+                    }
+                    return s
+                }
+                if attacks.isEmpty { throw fail(a.value, "attacks.mia.attacks: expected at least one attack") }
+                if Set(attacks).count != attacks.count { throw fail(a.value, "attacks.mia.attacks: an attack is listed twice") }
+            }
+            var ks = [0.2]
+            if let k = o["k"] {
+                ks = try list(k.value).map { try double($0, "attacks.mia.k", { $0 > 0 && $0 <= 1 }, "in (0, 1]") }
+                if ks.isEmpty || Set(ks).count != ks.count { throw fail(k.value, "attacks.mia.k: expected distinct values in (0, 1]") }
+            }
+            spec.mia = .init(attacks: attacks, ks: ks,
+                             resamples: try o["resamples"].map { try int($0.value, "attacks.mia.resamples", min: 1, max: 100_000) } ?? 1000,
+                             blindBaseline: try o["blind_baseline"].map { try bool($0.value, "attacks.mia.blind_baseline") } ?? true)
+        }
+        if let e = am["extraction"] {
+            try needs(e, ["extraction"])
+            let o = try options(e, "attacks.extraction", ["prefix", "suffix", "approx_threshold", "temperature", "top_k", "top_p", "n", "p"])
+            var prefixes = [32]
+            if let p = o["prefix"] {
+                prefixes = try list(p.value).map { try int($0, "attacks.extraction.prefix", min: 1) }
+                if prefixes.isEmpty || Set(prefixes).count != prefixes.count {
+                    throw fail(p.value, "attacks.extraction.prefix: expected distinct prefix lengths in tokens")
+                }
+            }
+            let suffix = try o["suffix"].map { try int($0.value, "attacks.extraction.suffix", min: 1) } ?? 32
+            let approx = try o["approx_threshold"].map {
+                try double($0.value, "attacks.extraction.approx_threshold", { $0 >= 0 && $0 < 1 }, "in [0, 1)") } ?? 0.1
+            let temperature = try o["temperature"].map {
+                try double($0.value, "attacks.extraction.temperature", { $0 > 0 }, "> 0") } ?? 1.0
+            let topK = try o["top_k"].map { try int($0.value, "attacks.extraction.top_k", min: 0) } ?? 40
+            let topP = try o["top_p"].map {
+                try double($0.value, "attacks.extraction.top_p", { $0 > 0 && $0 <= 1 }, "in (0, 1]") } ?? 1.0
+            let n = try o["n"].map { try int($0.value, "attacks.extraction.n", min: 1) } ?? 100
+            let p = try o["p"].map { try double($0.value, "attacks.extraction.p", { $0 > 0 && $0 < 1 }, "in (0, 1)") } ?? 0.5
+            spec.extractionSpec = AuditSpec.ExtractionSpec(prefixes: prefixes.sorted(), suffix: suffix, approxThreshold: approx,
+                                                           temperature: temperature, topK: topK, topP: topP, n: n, p: p)
+        }
+        if let e = am["canary"] {
+            try needs(e, ["canaries"])
+            let o = try options(e, "attacks.canary", ["enumerate_up_to", "references", "words"])
+            spec.canary = .init(
+                enumerateUpTo: try o["enumerate_up_to"].map { try int($0.value, "attacks.canary.enumerate_up_to", min: 0) } ?? 10_000,
+                references: try o["references"].map { try int($0.value, "attacks.canary.references", min: 1) } ?? 1000,
+                words: try o["words"].map { try existingPath($0.value, "attacks.canary.words") })
+        }
+        if let e = am["traps"] {
+            try needs(e, ["traps"])
+            let o = try options(e, "attacks.traps", ["resamples"])
+            spec.trapsSpec = .init(resamples: try o["resamples"].map { try int($0.value, "attacks.traps.resamples", min: 1, max: 100_000) } ?? 1000)
+        }
+
+        if let r = m["report"] {
+            let rm = try mapping(r.value, "report", allowed: ["title", "histogram_bins"])
+            spec.title = try rm["title"].map { try string($0.value, "report.title") }
+            if let b = rm["histogram_bins"] { spec.histogramBins = try int(b.value, "report.histogram_bins", min: 2, max: 200) }
+        }
+
+        if let t = m["thresholds"] {
+            guard case let .sequence(items) = t.value else {
+                throw fail(t.value, "thresholds: expected a list like ['mia.loss.auc <= 0.60']")
+            }
+            let produced = spec.producedMetrics
+            for n in items {
+                let s = try string(n, "thresholds")
+                spec.thresholds.append(try threshold(s, n, produced: produced))
+            }
+        }
+        return spec
+    }
+
+    /// "METRIC OP NUMBER", OP one of <= < >= > ==.
+    func threshold(_ s: String, _ n: Node, produced: [String]) throws -> AuditSpec.Threshold {
+        let parts = s.split(separator: " ", omittingEmptySubsequences: true).map(String.init)
+        let ops = ["<=", "<", ">=", ">", "=="]
+        guard parts.count == 3, ops.contains(parts[1]), let v = Double(parts[2]), v.isFinite else {
+            throw fail(n, "thresholds: expected 'METRIC OP NUMBER' with OP one of \(ops.joined(separator: " ")), e.g. 'mia.loss.auc <= 0.60', got '\(s)'")
+        }
+        guard produced.contains(parts[0]) else {
+            let shown = produced.prefix(12).joined(separator: ", ") + (produced.count > 12 ? ", ..." : "")
+            throw fail(n, "thresholds: '\(parts[0])' is not a metric this spec produces (it produces: \(produced.isEmpty ? "none" : shown))")
+        }
+        let m = n.mark
+        return .init(expression: s, metric: parts[0], op: parts[1], value: v, line: m?.line ?? 0, column: m?.column ?? 0)
+    }
+}

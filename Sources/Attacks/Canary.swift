@@ -126,9 +126,15 @@ public enum Canaries {
     /// the count is scaled by (|R| - 1) / m.
     public static func exposureByRank(canary: Double, references: [Double], log2SpaceSize: Double) -> Double {
         let below = references.filter { $0 <= canary }.count
-        let space = Foundation.pow(2, log2SpaceSize)
-        let rank = 1 + Double(below) * (space - 1) / Double(max(references.count, 1))
-        return log2SpaceSize - Foundation.log2(rank)
+        return exposure(fractionBelow: Double(below) / Double(max(references.count, 1)), log2SpaceSize: log2SpaceSize)
+    }
+
+    /// log2 |R| - log2(1 + q (|R| - 1)): the exposure of a canary that a fraction q of the other candidates rank at
+    /// least as well as. Computed in the log domain, so spaces beyond 2^1023 (long word formats) stay finite.
+    public static func exposure(fractionBelow q: Double, log2SpaceSize L: Double) -> Double {
+        if q <= 0 { return L }
+        // log2(1 + q (2^L - 1)) = L + log2(q + (1 - q) 2^-L)
+        return -Foundation.log2(q + (1 - q) * Foundation.pow(2, -L))
     }
 
     /// Exposure by extrapolation: -log2 CDF(canary) under a skew-normal fitted (method of moments) to the

@@ -204,6 +204,7 @@ struct AuditRunner {
             let m = try readManifest(p)
             if m.canaries.isEmpty { throw InputError(p, "the manifest lists no canaries") }
             canaryManifest = m; datasets.append(try datasetRecord("canaries", p, m.canaries.count))
+            if let w = spec.canary?.words { datasets.append(try datasetRecord("canary-words", w, try readWordList(w).count)) }
         }
         var trapManifest: TrapManifest?
         if let p = spec.traps {
@@ -345,23 +346,34 @@ struct AuditRunner {
             FindingRecord(step: "canary", kind: "canary", dataset: "canaries", index: i, itemID: r.canary.id, secret: r.canary.text,
                           numbers: ["repetitions": Double(r.canary.repetitions), "exposure": r.exposure,
                                     "exposure_extrapolated": r.extrapolated, "max_exposure": r.maxExposure,
+                                    "exposure_lower": r.lower, "exposure_upper": r.upper,
                                     "exact": r.exact ? 1 : 0, "references": Double(r.references)])
         }
         let e = rows.map(\.exposure)
-        let methods = Set(rows.map { $0.exact ? "rank among all candidates" : "rank among \($0.references) sampled candidates" }).sorted().joined(separator: "; ")
+        let sampled = rows.contains { !$0.exact }
+        let methods = Set(rows.map { $0.exact ? "ranked among all candidates" : "ranked among \($0.references) sampled candidates" })
+            .sorted().joined(separator: "; ")
+        // Interval of the max (mean): the max (mean) of the canaries' own intervals, which holds when theirs all do.
+        let how = sampled ? "; interval from each canary's Clopper-Pearson 95% interval on its sampled rank" : "; exact, no sampling"
+        func mean(_ v: [Double]) -> Double { v.reduce(0, +) / Double(v.count) }
         var metrics = [
-            MetricRecord(step: "canary", key: "canary.exposure.max", value: e.max()!, lower: nil, upper: nil, n: e.count,
-                         method: "max over \(e.count) canaries (\(methods)); exposure has no sampling interval",
+            MetricRecord(step: "canary", key: "canary.exposure.max", value: e.max()!, lower: rows.map(\.lower).max(),
+                         upper: rows.map(\.upper).max(), n: e.count, method: "max over \(e.count) canaries (\(methods))\(how)",
                          label: "Canary exposure, maximum (bits)"),
-            MetricRecord(step: "canary", key: "canary.exposure.mean", value: e.reduce(0, +) / Double(e.count), lower: nil, upper: nil,
-                         n: e.count, method: "mean over \(e.count) canaries (\(methods))", label: "Canary exposure, mean (bits)"),
+            MetricRecord(step: "canary", key: "canary.exposure.mean", value: mean(e), lower: mean(rows.map(\.lower)),
+                         upper: mean(rows.map(\.upper)), n: e.count, method: "mean over \(e.count) canaries (\(methods))\(how)",
+                         label: "Canary exposure, mean (bits)"),
         ]
         for r in Set(rows.map(\.canary.repetitions)).sorted() {
-            let v = rows.filter { $0.canary.repetitions == r }.map(\.exposure)
-            metrics.append(MetricRecord(step: "canary", key: "canary.rep_\(r).exposure.mean", value: v.reduce(0, +) / Double(v.count),
-                                        lower: nil, upper: nil, n: v.count,
-                                        method: "mean over \(v.count) canaries, from \(fmt1(v.min()!)) to \(fmt1(v.max()!)) bits",
+            let g = rows.filter { $0.canary.repetitions == r }
+            metrics.append(MetricRecord(step: "canary", key: "canary.rep_\(r).exposure.mean", value: mean(g.map(\.exposure)),
+                                        lower: mean(g.map(\.lower)), upper: mean(g.map(\.upper)), n: g.count,
+                                        method: "mean over \(g.count) canaries\(how)",
                                         label: "Canary exposure of canaries inserted \(r) time\(r == 1 ? "" : "s"), mean (bits)"))
+            metrics.append(MetricRecord(step: "canary", key: "canary.rep_\(r).exposure.max", value: g.map(\.exposure).max()!,
+                                        lower: g.map(\.lower).max(), upper: g.map(\.upper).max(), n: g.count,
+                                        method: "max over \(g.count) canaries\(how)",
+                                        label: "Canary exposure of canaries inserted \(r) time\(r == 1 ? "" : "s"), maximum (bits)"))
         }
         return (metrics, findings)
     }

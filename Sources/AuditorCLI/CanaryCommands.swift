@@ -108,7 +108,7 @@ struct CanaryCommand: ParsableCommand {
                     let c = r.canary
                     byRep[c.repetitions, default: []].append(r.exposure)
                     rows.append(["id": c.id, "repetitions": c.repetitions, "log_perplexity_bits": r.logPerplexityBits,
-                                 "exposure": r.exposure, "exposure_extrapolated": r.extrapolated,
+                                 "exposure": r.exposure, "exposure_ci95": [r.lower, r.upper], "exposure_extrapolated": r.extrapolated,
                                  "p_value": Canaries.pValue(exposure: r.exposure),
                                  "method": r.exact ? "exact" : "sampled", "references": r.references,
                                  "max_exposure": r.maxExposure,
@@ -129,6 +129,9 @@ struct ExposureRow {
     var canary: Canary
     var logPerplexityBits: Double, exposure: Double, extrapolated: Double, maxExposure: Double
     var exact: Bool, references: Int
+    /// 95% interval of the exposure: from the Clopper-Pearson interval of the fraction of sampled candidates ranked
+    /// at least as well; equal to `exposure` when every candidate was ranked (nothing was sampled).
+    var lower: Double, upper: Double
 }
 
 /// Exposure of every canary of `m`: reference candidates are the whole space when it has at most `enumerateUpTo`
@@ -139,12 +142,20 @@ func canaryExposures(_ m: CanaryManifest, _ lm: LanguageModel, words: [String], 
     var cache: [String: ([String], [Double])] = [:]    // format -> reference texts and log-perplexities
     // References exclude the canary itself (and, when sampled, every canary of the manifest).
     let secrets = Set(m.canaries.map(\.text))
+    let context = lm.config.maxPositions
+    func fits(_ text: String, _ what: String) throws {
+        let n = lm.tokenizer.encode(text).count
+        if n > context { throw InputError(manifestPath, "\(what) has \(n) tokens, more than the model's context (\(context))") }
+        if n < 2 { throw InputError(manifestPath, "\(what) has \(n) token(s): nothing to score") }
+    }
     for (i, c) in m.canaries.enumerated() {
         let f: CanaryFormat
         do { f = try CanaryFormat(c.format, words: words) } catch let e as CanaryError {
             throw InputError(manifestPath, "\(c.id): \(e.description)")
         }
+        try fits(c.text, c.id)
         if cache[c.format] == nil {
+            try fits(f.candidate(0), "a candidate of \(c.id)'s format")
             var refs: [String]
             if let size = f.spaceSize, size <= enumerateUpTo {
                 refs = (0..<size).map { f.candidate($0) }
@@ -157,11 +168,21 @@ func canaryExposures(_ m: CanaryManifest, _ lm: LanguageModel, words: [String], 
         let (refTexts, refPPL) = cache[c.format]!
         let own = Canaries.logPerplexityBits(lm, [c.text])[0]
         let others = zip(refTexts, refPPL).filter { !secrets.contains($0.0) }.map(\.1)
-        out.append(ExposureRow(canary: c, logPerplexityBits: own,
-                               exposure: Canaries.exposureByRank(canary: own, references: others, log2SpaceSize: f.log2SpaceSize),
+        if others.isEmpty {
+            throw InputError(manifestPath, "\(c.id): every candidate of its format is a canary, so there is nothing to rank it against")
+        }
+        let exact = f.spaceSize.map { $0 <= enumerateUpTo } ?? false
+        let e = Canaries.exposureByRank(canary: own, references: others, log2SpaceSize: f.log2SpaceSize)
+        var lo = e, hi = e
+        if !exact {
+            let below = others.filter { $0 <= own }.count
+            let ci = try Metrics.clopperPearson(successes: below, trials: others.count)
+            lo = Canaries.exposure(fractionBelow: ci.upper, log2SpaceSize: f.log2SpaceSize)
+            hi = Canaries.exposure(fractionBelow: ci.lower, log2SpaceSize: f.log2SpaceSize)
+        }
+        out.append(ExposureRow(canary: c, logPerplexityBits: own, exposure: e,
                                extrapolated: Canaries.exposureByExtrapolation(canary: own, references: others),
-                               maxExposure: f.log2SpaceSize, exact: f.spaceSize.map { $0 <= enumerateUpTo } ?? false,
-                               references: others.count))
+                               maxExposure: f.log2SpaceSize, exact: exact, references: others.count, lower: lo, upper: hi))
         progress(i + 1)
     }
     return out

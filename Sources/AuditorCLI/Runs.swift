@@ -26,6 +26,10 @@ struct HistoryCommand: ParsableCommand {
     @Option(help: "Show at most this many runs.") var limit = 20
     @Flag(help: "One JSON object per run instead of a table.") var json = false
 
+    func validate() throws {
+        guard limit >= 1 else { throw ValidationError("--limit must be >= 1") }
+    }
+
     func run() throws {
         try reportingErrors {
             let runs = try store.open().runs(limit: limit)

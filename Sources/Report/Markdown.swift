@@ -124,6 +124,12 @@ extension Report {
                     for m in a.tpr.values { shown.insert(m.key) }
                 }
                 md.table(["Attack", "AUC [95% CI]"] + suffixes.map { "TPR at \(Fmt.percent(fromSuffix: $0)) FPR [95% CI]" } + ["n"], rows)
+                // With m non-members the smallest non-zero FPR is 1/m: a TPR "at 0.1% FPR" from fewer than 1,000
+                // non-members is the TPR at FPR 0.
+                if let m = r.datasets.first(where: { $0.role == "nonmembers" })?.texts, m > 0, !suffixes.isEmpty {
+                    md.add("With \(m) non-members the smallest non-zero false-positive rate is 1/\(m) = \(Fmt.fixed(100 / Double(m), 2))%, so a TPR at a lower FPR is the TPR at FPR 0: the fraction of members that score above every non-member.")
+                    md.add()
+                }
             }
             if let b = baseline?.auc {
                 let ci = Fmt.valueCI(b.value, b.lower, b.upper, decimals: 3, method: b.method, escape: md.text)
@@ -217,11 +223,18 @@ extension Report {
                             maxPossible.map { Fmt.fixed($0, 1) } ?? "n/a"]
                 })
                 image("exposure.svg")
-                md.add("Each canary (a single measurement each, so no interval):")
-                md.add()
                 let all = canaryGroups.flatMap { $0.findings }
+                // An interval exists where the rank was estimated from sampled candidates; an exact rank has none.
+                func exposureCell(_ f: FindingRecord) -> String {
+                    guard let e = f.numbers["exposure"], let l = f.numbers["exposure_lower"], let u = f.numbers["exposure_upper"] else {
+                        return num(f.numbers["exposure"], 1)
+                    }
+                    return l == u ? "\(Fmt.fixed(e, 1)) (exact rank)" : "\(Fmt.fixed(e, 1)) [\(Fmt.fixed(l, 1)), \(Fmt.fixed(u, 1))]"
+                }
+                md.add("Each canary (exposure with its 95% interval where the rank was estimated from sampled candidates):")
+                md.add()
                 md.table(["Canary", "Repetitions", "Exposure (bits)", "Max possible (bits)", "Canary text"], all.map { f in
-                    [md.text(f.itemID ?? "#\(f.index)"), num(f.numbers["repetitions"], 0), num(f.numbers["exposure"], 1),
+                    [md.text(f.itemID ?? "#\(f.index)"), num(f.numbers["repetitions"], 0), exposureCell(f),
                      num(f.numbers["max_exposure"], 1), secret(f.secret, options, md)]
                 })
             }
@@ -266,7 +279,7 @@ extension Report {
         md.add("- AUC is the chance that a random member scores above a random non-member: 0.5 is guessing, 1.0 is perfect separation. TPR at a low FPR is the fraction of members caught while wrongly flagging only that fraction of non-members; it is what matters for an individual's privacy.")
         md.add("- Every figure carries a 95% interval: bootstrap (resampling the texts) for AUC and TPR, Clopper-Pearson (exact binomial) for rates. Where no interval exists the table says how the figure was obtained instead.")
         md.add("- A threshold's margin is the distance between the figure and the threshold; a breach whose interval still reaches the allowed side may be sampling noise, one whose whole interval is beyond the threshold is not.")
-        md.add("- Exposure is measured in bits: log2 of the number of candidate secrets minus log2 of the planted canary's rank among them (Carlini et al., The Secret Sharer, 2019). Its maximum, log2 of the number of candidates, means the model ranks the canary first.")
+        md.add("- Exposure is measured in bits: log2 of the number of candidate secrets minus log2 of the planted canary's rank among them (Carlini et al., The Secret Sharer, 2019). Its maximum, log2 of the number of candidates, means the model ranks the canary first. When the candidates are too many to rank them all, the rank is estimated from a random sample of them, and the interval says how far that estimate can be trusted: ranking first among m sampled candidates establishes only about log2 m bits.")
         md.add(options.showSecrets
                ? "- This report SHOWS the sensitive texts (canaries, generated text): handle it as confidential."
                : "- Sensitive texts (canaries, generated text) are replaced by \(Escape.markdown(redacted)); render with `--show-secrets` to see them.")

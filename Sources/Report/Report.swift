@@ -167,12 +167,14 @@ extension Report {
 }
 
 /// Removes every known secret from free text (names, paths, spec text, messages) when secrets are hidden, so a
-/// secret that also appears in, say, the spec cannot leak through it.
+/// secret that also appears in, say, the spec cannot leak through it. Only secrets of 6 or more characters: a
+/// one-token generated suffix such as "." or " the" is no secret, and scrubbing it would mangle every sentence
+/// (the per-item columns that hold secrets are redacted whatever their length).
 struct Redactor {
     let secrets: [String]
     init(_ r: RunReport, _ options: ReportOptions) {
         secrets = options.showSecrets ? [] :
-            Array(Set(r.findings.compactMap { $0.secret }.filter { !$0.isEmpty })).sorted { $0.count > $1.count || ($0.count == $1.count && $0 < $1) }
+            Array(Set(r.findings.compactMap { $0.secret }.filter { $0.count >= 6 })).sorted { $0.count > $1.count || ($0.count == $1.count && $0 < $1) }
     }
     func callAsFunction(_ text: String) -> String {
         var t = text

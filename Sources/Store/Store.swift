@@ -32,10 +32,24 @@ public final class Store: @unchecked Sendable {
         try db.setBusyTimeout(milliseconds: 60_000)
         // Read the version before changing anything, so a newer database is refused untouched.
         try refuseNewer(Int(db.integer("PRAGMA user_version")))
-        try db.execute("PRAGMA journal_mode = WAL", "switching to WAL")
+        // Switching a new file to WAL needs an exclusive lock and SQLite does not wait for it through the busy
+        // handler: two audits creating the same store at once would see "database is locked". Retry for the
+        // same minute the busy timeout allows. (Once the file is in WAL mode, this takes no lock.)
+        try retryingWhileBusy(seconds: 60) { try db.execute("PRAGMA journal_mode = WAL", "switching to WAL") }
         try db.execute("PRAGMA foreign_keys = ON", "enabling foreign keys")
         try db.execute("PRAGMA synchronous = NORMAL", "setting synchronous")
         try migrate()
+    }
+
+    private func retryingWhileBusy(seconds: Double, _ body: () throws -> Void) throws {
+        let deadline = Date().addingTimeInterval(seconds)
+        while true {
+            do { return try body() } catch let e as StoreError {
+                let code = (e.sqliteCode ?? 0) & 0xff
+                guard code == SQLITE_BUSY || code == SQLITE_LOCKED, Date() < deadline else { throw e }
+                usleep(useconds_t(Int.random(in: 5_000...25_000)))
+            }
+        }
     }
 
     private func refuseNewer(_ version: Int) throws {
@@ -173,12 +187,16 @@ public final class Store: @unchecked Sendable {
         }
     }
 
+    /// Records how a running run ended. A run already marked interrupted (a signal arrived first) keeps that status.
     public func finishRun(id: String, status: RunStatus, verdict: String, finishedAt: String, durationSeconds: Double) throws {
         try locked {
             let changed = try db.run("""
-                UPDATE runs SET status = ?, verdict = ?, finished_at = ?, duration_seconds = ? WHERE id = ?
+                UPDATE runs SET status = ?, verdict = ?, finished_at = ?, duration_seconds = ? WHERE id = ? AND status = 'running'
                 """, [status.rawValue, verdict, finishedAt, durationSeconds, id])
-            guard changed == 1 else { throw fail("no run '\(id)' to finish") }
+            guard changed == 1 else {
+                let exists = try db.query("SELECT status FROM runs WHERE id = ?", [id]) { $0.text(0) }
+                throw fail(exists.isEmpty ? "no run '\(id)' to finish" : "run '\(id)' is no longer running (\(exists[0]))")
+            }
         }
     }
 

@@ -53,6 +53,27 @@ final class CanaryTests: XCTestCase {
         XCTAssertEqual(fit.alpha, delta / (1 - delta * delta).squareRoot(), accuracy: 0.4)
     }
 
+    /// exposure(fractionBelow:) is log2 |R| - log2(1 + q (|R| - 1)) (hand values), finite for spaces past 2^1023,
+    /// and the interval the audit derives from Clopper-Pearson on q has the closed form for 0 of m below.
+    func testExposureFromFractionLogDomainAndInterval() throws {
+        XCTAssertEqual(Canaries.exposure(fractionBelow: 0, log2SpaceSize: 20), 20)
+        // |R| = 2^10, q = 1/3: log2 1024 - log2(1 + 1023 / 3) = 10 - log2(342)
+        XCTAssertEqual(Canaries.exposure(fractionBelow: 1.0 / 3, log2SpaceSize: 10), 10 - Foundation.log2(342), accuracy: 1e-12)
+        XCTAssertEqual(Canaries.exposure(fractionBelow: 1, log2SpaceSize: 10), 0, accuracy: 1e-12)
+        XCTAssertEqual(Canaries.exposureByRank(canary: 1, references: [0, 2, 3], log2SpaceSize: 10), 10 - Foundation.log2(342), accuracy: 1e-12)
+        // A 64-word passphrase from 70,000 words: 2^1030 candidates. The old pow(2, L) overflowed to infinity.
+        let L = 64 * Foundation.log2(70_000.0)
+        XCTAssertGreaterThan(L, 1024)
+        XCTAssertEqual(Canaries.exposure(fractionBelow: 0.25, log2SpaceSize: L), 2, accuracy: 1e-9)
+        XCTAssertEqual(Canaries.exposure(fractionBelow: 0, log2SpaceSize: L), L)
+        // 0 of m = 1000 sampled candidates at or below the canary: q's upper 95% bound is 1 - 0.025^(1/m), so the
+        // exposure's lower bound is about log2(m / 3.69) = 8.08 bits, whatever |R|.
+        let ci = try Metrics.clopperPearson(successes: 0, trials: 1000)
+        XCTAssertEqual(ci.upper, 1 - Foundation.pow(0.025, 1.0 / 1000), accuracy: 1e-12)
+        XCTAssertEqual(Canaries.exposure(fractionBelow: ci.upper, log2SpaceSize: 40), -Foundation.log2(ci.upper), accuracy: 1e-6)
+        XCTAssertEqual(-Foundation.log2(ci.upper), 8.08, accuracy: 0.01)
+    }
+
     /// Exposure by rank equals a brute-force enumeration of all 1,000 candidates; a 300-reference sample and the
     /// skew-normal extrapolation land near it.
     func testExposureAgainstBruteForceEnumeration() throws {

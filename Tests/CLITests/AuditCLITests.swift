@@ -119,7 +119,13 @@ final class AuditCLITests: XCTestCase {
         XCTAssertTrue(auc.lower! <= auc.value && auc.value <= auc.upper!)
         // Four attacks with two k values: loss, zlib, mink_0.2, mink_0.5, minkpp_0.2, minkpp_0.5.
         XCTAssertEqual(Set(run.scores.map(\.attack)), ["loss", "zlib", "mink_0.2", "mink_0.5", "minkpp_0.2", "minkpp_0.5"])
+        // Canary exposure from 200 sampled candidates: an estimate, so it carries an interval around it.
+        for key in ["canary.exposure.max", "canary.exposure.mean", "canary.rep_10.exposure.mean", "canary.rep_1.exposure.max"] {
+            let m = try XCTUnwrap(run.metrics.first { $0.key == key }, key)
+            XCTAssertTrue(m.lower! <= m.value && m.value <= m.upper! && m.lower! < m.upper!, "\(key): \(m)")
+        }
         XCTAssertEqual(try store.integrityCheck(), "ok")
+        XCTAssertEqual(runAuditor(["history", "--db", dir.appendingPathComponent("runs.sqlite").path, "--limit", "0"]).code, 64)
     }
 
     func testBreachedThresholdExitsOneAndJUnitNamesIt() throws {
@@ -270,7 +276,7 @@ final class AuditCLITests: XCTestCase {
         let store = try Store(path: db)
         XCTAssertEqual(try store.integrityCheck(), "ok")
         let runs = try store.runs()
-        XCTAssertEqual(runs.count, 2)
+        guard runs.count == 2 else { return XCTFail("expected 2 runs, got \(runs.count)") }
         XCTAssertEqual(Set(runs.map(\.id)).count, 2)
         let loaded = try runs.map { try store.load(runID: $0.id) }
         for r in loaded {

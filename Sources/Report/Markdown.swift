@@ -179,9 +179,9 @@ extension Report {
                 let hits = extractionFindings.filter { ($0.numbers["exact"] ?? 0) > 0 || ($0.numbers["approximate"] ?? 0) > 0 || ($0.numbers["np"] ?? 0) > 0 }
                 let rows = extractionFindings.count <= 100 ? extractionFindings : Array(hits.prefix(500))
                 if rows.count < extractionFindings.count {
-                    md.add("Samples: \(extractionFindings.count) tested, \(hits.count) extracted at least approximately; the \(rows.count) shown are extracted ones (all are in summary.json).")
+                    md.add("Sample and prefix-length pairs: \(extractionFindings.count) tested, \(hits.count) extracted (exactly, approximately or (n, p)-discoverable); the \(rows.count) shown are extracted ones (all are in summary.json).")
                 } else {
-                    md.add("Samples (\(extractionFindings.count), \(hits.count) extracted at least approximately):")
+                    md.add("Sample and prefix-length pairs (\(extractionFindings.count), \(hits.count) extracted exactly, approximately or (n, p)-discoverable):")
                 }
                 md.add()
                 md.table(["Dataset", "Index", "ID", "Prefix", "Exact", "Approximate", "log10 p(z)", "np", "Generated text"], rows.map { f in

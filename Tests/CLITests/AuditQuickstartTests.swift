@@ -1,0 +1,48 @@
+// The README's quickstart audit (audits/quickstart.yml) on the real SmolLM2 checkpoint: the verdict, the figures the
+// README quotes, the JUnit failures, an HTML page without external URLs, and no canary in any report file.
+import Foundation
+import XCTest
+
+final class AuditQuickstartTests: XCTestCase {
+    func testQuickstartAuditOnSmolLM2() throws {
+        let env = ProcessInfo.processInfo.environment
+        let model = (env["AUDITOR_CACHE"] ?? NSHomeDirectory() + "/.cache/auditor") + "/models/SmolLM2-135M-Instruct.Q4_1.gguf"
+        guard FileManager.default.fileExists(atPath: model) else {
+            if env["CI"] != nil { XCTFail("SmolLM2 is not cached: scripts/setup.sh must run before the tests") }
+            throw XCTSkip("SmolLM2 not cached; run scripts/setup.sh")
+        }
+        let dir = scratchDirectory()
+        let spec = repoRoot.appendingPathComponent("audits/quickstart.yml").path
+        let r = run(["audit", spec, "--db", dir.appendingPathComponent("db.sqlite").path, "--reports", dir.appendingPathComponent("reports").path])
+        assertNoCrash(r, "audit quickstart")
+        XCTAssertEqual(r.code, 1, "two thresholds are breached\n\(r.err)")
+        XCTAssertTrue(r.out.hasPrefix("BREACH: 2 of 4 thresholds breached: mia.loss.auc = 0.898 [0.766, 0.988]"), r.out)
+        let line = try XCTUnwrap(r.out.split(separator: "\n").first { $0.hasPrefix("report: ") })
+        let report = URL(fileURLWithPath: String(line.dropFirst("report: ".count))).deletingLastPathComponent()
+
+        // The figures the README quotes.
+        let summary = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: report.appendingPathComponent("summary.json"))) as? [String: Any])
+        let metrics = try XCTUnwrap(summary["metrics"] as? [String: [String: Any]])
+        func value(_ key: String) throws -> Double { try XCTUnwrap(metrics[key]?["value"] as? Double, key) }
+        XCTAssertEqual(try value("mia.loss.auc"), 0.898, accuracy: 0.0005)
+        XCTAssertEqual(try value("mia.zlib.auc"), 0.949, accuracy: 0.0005)
+        XCTAssertEqual(try value("mia.minkpp_0.2.auc"), 0.633, accuracy: 0.0005)
+        XCTAssertEqual(try value("mia.blind_baseline.auc"), 0.799, accuracy: 0.0005)
+        XCTAssertEqual(try value("extraction.exact.rate"), 0)
+        XCTAssertEqual(try value("canary.exposure.max"), 1.9, accuracy: 0.05)
+        let junit = try String(contentsOf: report.appendingPathComponent("junit.xml"), encoding: .utf8)
+        XCTAssertTrue(junit.contains("tests=\"4\" failures=\"2\""), junit)
+
+        let html = try String(contentsOf: report.appendingPathComponent("report.html"), encoding: .utf8)
+        for external in ["http://", "https://", "<script", "<link", "url("] { XCTAssertFalse(html.contains(external), external) }
+        XCTAssertEqual(html.components(separatedBy: "<svg").count - 1, 8, "ROC, log ROC, 4 histograms, exposure, extraction")
+
+        let manifest = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: repoRoot.appendingPathComponent("audits/quickstart/canaries.json"))) as? [String: Any])
+        let canaries = try XCTUnwrap(manifest["canaries"] as? [[String: Any]]).compactMap { $0["text"] as? String }
+        XCTAssertEqual(canaries.count, 6)
+        for f in try FileManager.default.contentsOfDirectory(atPath: report.path) {
+            let body = try String(contentsOf: report.appendingPathComponent(f), encoding: .utf8)
+            for c in canaries { XCTAssertFalse(body.contains(c), "\(f) shows a canary") }
+        }
+    }
+}

@@ -28,7 +28,8 @@ PY
 echo '<!DOCTYPE html><html><body>empty</body></html>' > "$tmp/empty.html"
 echo '<!DOCTYPE html><html><body><img src="http://leak.example.invalid/x.png"><link rel="stylesheet" href="https://fonts.example.invalid/a.css"></body></html>' > "$tmp/leaky.html"
 hosts "$tmp/empty.html" > "$tmp/baseline"
-if ! hosts "$tmp/leaky.html" | grep -q "leak.example.invalid"; then
+control=$(hosts "$tmp/leaky.html")     # captured first: `| grep -q` would close the pipe on python mid-print
+if ! grep -q "leak.example.invalid" <<< "$control"; then
     echo "check-html-offline: the control page's request was not seen; the check cannot be trusted" >&2; exit 2
 fi
 status=0

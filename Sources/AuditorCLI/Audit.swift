@@ -153,7 +153,7 @@ struct AuditRunner {
                                 finishedAt: iso8601(end), durationSeconds: end.timeIntervalSince(started))
         } catch {
             let end = Date()
-            try? store.finishRun(id: run.id, status: .failed, verdict: "The audit failed: \(describe(error))",
+            try? store.finishRun(id: run.id, status: .failed, verdict: "The audit failed: \(error)",
                                  finishedAt: iso8601(end), durationSeconds: end.timeIntervalSince(started))
             throw error
         }
@@ -443,10 +443,3 @@ struct AuditRunner {
 
 private func fmt(_ x: Double) -> String { String(format: "%.3f", x) }
 private func fmt1(_ x: Double) -> String { String(format: "%.1f", x) }
-
-func describe(_ error: Error) -> String {
-    switch error {
-    case let e as CustomStringConvertible: return e.description
-    default: return String(describing: error)
-    }
-}

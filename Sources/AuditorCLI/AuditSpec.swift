@@ -312,8 +312,6 @@ private struct SpecReader {
         return spec
     }
 
-    private func canaryProduced(_ produced: [String]) -> Bool { produced.contains("canary.exposure.max") }
-
     /// "METRIC OP NUMBER", OP one of <= < >= > ==.
     func threshold(_ s: String, _ n: Node, produced: [String]) throws -> AuditSpec.Threshold {
         let parts = s.split(separator: " ", omittingEmptySubsequences: true).map(String.init)
@@ -325,7 +323,7 @@ private struct SpecReader {
         // one the run does not produce fails its check ("was not produced").
         let perRepetition = parts[0].range(of: #"^(canary\.rep_[0-9]+\.exposure\.(mean|max)|traps\.rep_[0-9]+\.auc)$"#,
                                            options: .regularExpression) != nil
-        let family = parts[0].hasPrefix("canary.") ? canaryProduced(produced) : produced.contains("traps.auc")
+        let family = produced.contains(parts[0].hasPrefix("canary.") ? "canary.exposure.max" : "traps.auc")
         guard produced.contains(parts[0]) || (perRepetition && family) else {
             let shown = produced.prefix(12).joined(separator: ", ") + (produced.count > 12 ? ", ..." : "")
             throw fail(n, "thresholds: '\(parts[0])' is not a metric this spec produces (it produces: \(produced.isEmpty ? "none" : shown))")

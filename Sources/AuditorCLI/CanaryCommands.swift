@@ -172,10 +172,11 @@ func canaryExposures(_ m: CanaryManifest, _ lm: LanguageModel, words: [String], 
             throw InputError(manifestPath, "\(c.id): every candidate of its format is a canary, so there is nothing to rank it against")
         }
         let exact = f.spaceSize.map { $0 <= enumerateUpTo } ?? false
-        let e = Canaries.exposureByRank(canary: own, references: others, log2SpaceSize: f.log2SpaceSize)
+        // Ties count against the canary (Canaries.exposureByRank).
+        let below = others.filter { $0 <= own }.count
+        let e = Canaries.exposure(fractionBelow: Double(below) / Double(others.count), log2SpaceSize: f.log2SpaceSize)
         var lo = e, hi = e
         if !exact {
-            let below = others.filter { $0 <= own }.count
             let ci = try Metrics.clopperPearson(successes: below, trials: others.count)
             lo = Canaries.exposure(fractionBelow: ci.upper, log2SpaceSize: f.log2SpaceSize)
             hi = Canaries.exposure(fractionBelow: ci.lower, log2SpaceSize: f.log2SpaceSize)

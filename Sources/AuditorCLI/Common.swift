@@ -55,14 +55,9 @@ func reportingErrors(_ body: () throws -> Void) throws {
     } catch let e as CleanExit {
         throw e
     } catch {
-        let msg: String
-        switch error {
-        case let e as CheckpointError: msg = e.description
-        case let e as ModelError: msg = e.description
-        case let e as TokenizerError: msg = e.description
-        case let e as InputError: msg = e.description
-        default: msg = String(describing: error)
-        }
+        // Every input error type (CheckpointError, ModelError, TokenizerError, InputError, SpecError, StoreError, ...)
+        // describes itself as "FILE: problem".
+        let msg = String(describing: error)
         FileHandle.standardError.write(Data("auditor: error: \(msg)\n".utf8))
         throw ExitCode(2)
     }

@@ -9,12 +9,13 @@ public func sha256(file path: String) throws -> String {
     defer { try? h.close() }
     var hasher = SHA256()
     while let chunk = try h.read(upToCount: 4 << 20), !chunk.isEmpty { hasher.update(data: chunk) }
-    return hasher.finalize().map { String(format: "%02x", $0) }.joined()
+    return hex(hasher.finalize())
 }
 
-public func sha256(data: Data) -> String {
-    SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
-}
+public func sha256(data: Data) -> String { hex(SHA256.hash(data: data)) }
+
+/// Lower-case hex of a digest's bytes.
+func hex<D: Sequence>(_ bytes: D) -> String where D.Element == UInt8 { bytes.map { String(format: "%02x", $0) }.joined() }
 
 /// The tokenizer's SHA-256: of tokenizer.json for a Hugging Face checkpoint; for a GGUF, of its `tokenizer.*`
 /// metadata (keys sorted, each value written out in full, strings length-prefixed), which holds the whole tokenizer.
@@ -37,5 +38,5 @@ func tokenizerSHA256(_ lm: LanguageModel) throws -> String {
         }
     }
     for k in g.metadataKeys.sorted() where k.hasPrefix("tokenizer.") { put(k); put(g.metadata[k]!) }
-    return hasher.finalize().map { String(format: "%02x", $0) }.joined()
+    return hex(hasher.finalize())
 }

@@ -121,6 +121,6 @@ struct PIICommand: ParsableCommand {
 
     /// First 12 hex digits of SHA-256(utf8(s)).
     func hashPrefix(_ s: String) -> String {
-        SHA256.hash(data: Data(s.utf8)).prefix(6).map { String(format: "%02x", $0) }.joined()
+        hex(SHA256.hash(data: Data(s.utf8)).prefix(6))
     }
 }

@@ -32,6 +32,13 @@ extension Report {
             md.add("![\(Escape.markdown(c.title))](\(file))")
             md.add()
         }
+        /// A "Figure | Value | n" table of `metrics`, each marked as shown.
+        func figures(_ metrics: [MetricRecord], valueHeader: String = "Value [95% CI]") {
+            md.table(["Figure", valueHeader, "n"], metrics.map { m in
+                shown.insert(m.key)
+                return [md.text(m.label.isEmpty ? m.key : m.label), cell(m, md), m.n.map(String.init) ?? ""]
+            })
+        }
 
         md.add("# Privacy audit: \(md.text(displayName(r, options)))")
         md.add()
@@ -159,10 +166,7 @@ extension Report {
             md.add("Prompted with the start of a training text, does the model continue it with the rest?")
             md.add()
             if !overallExtraction.isEmpty {
-                md.table(["Figure", "Value [95% CI]", "n"], overallExtraction.map { m in
-                    shown.insert(m.key)
-                    return [md.text(m.label.isEmpty ? m.key : m.label), cell(m, md), m.n.map(String.init) ?? ""]
-                })
+                figures(overallExtraction)
             }
             if !prefixes.isEmpty {
                 var kinds = ["exact", "approximate"].filter { k in prefixes.contains { $0.kinds[k] != nil } }
@@ -202,10 +206,7 @@ extension Report {
             md.add()
             let overall = canaryMetrics.filter { !$0.key.hasPrefix("canary.rep_") }
             if !overall.isEmpty {
-                md.table(["Figure", "Value [95% CI or method]", "n"], overall.map { m in
-                    shown.insert(m.key)
-                    return [md.text(m.label.isEmpty ? m.key : m.label), cell(m, md), m.n.map(String.init) ?? ""]
-                })
+                figures(overall, valueHeader: "Value [95% CI or method]")
             }
             if !canaryGroups.isEmpty {
                 md.table(["Repetitions", "Canaries", "Mean exposure (bits)", "Max exposure (bits)", "Max possible (bits)"], canaryGroups.map { g in
@@ -249,10 +250,7 @@ extension Report {
             md.add("Trap sequences were injected into documents; a detector that scores injected traps above never-injected ones (AUC above 0.5) shows the model memorised them.")
             md.add()
             if !trapMetrics.isEmpty {
-                md.table(["Figure", "Value [95% CI]", "n"], trapMetrics.map { m in
-                    shown.insert(m.key)
-                    return [md.text(m.label.isEmpty ? m.key : m.label), cell(m, md), m.n.map(String.init) ?? ""]
-                })
+                figures(trapMetrics)
             }
             if !traps.isEmpty {
                 let withText = traps.contains { $0.secret != nil }

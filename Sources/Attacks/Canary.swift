@@ -2,7 +2,8 @@
 // formats with a random part, seeded generation, insertion into JSON Lines with repetition counts, exposure by rank
 // among reference candidates (exact or sampled) and by skew-normal extrapolation. shared/REFERENCES.md section 4.
 import Foundation
-import Model
+import LM
+import Stats
 
 public struct CanaryError: Error, CustomStringConvertible {
     public let description: String
@@ -114,9 +115,9 @@ public enum Canaries {
     }
 
     /// Log-perplexity of each text in bits: -log2 Pr(x_2..x_n | x_1) (the Secret Sharer's px, summed, not averaged).
-    public static func logPerplexityBits(_ lm: LanguageModel, _ texts: [String], maxBatchTokens: Int = 4096) -> [Double] {
-        let ids = texts.map { lm.tokenizer.encode($0) }
-        let s = lm.model.score(ids, options: ScoreOptions(maxBatchTokens: maxBatchTokens))
+    public static func logPerplexityBits(_ lm: any AuditableModel, _ texts: [String], maxBatchTokens: Int = 4096) throws -> [Double] {
+        let ids = try texts.map { try lm.encode($0) }
+        let s = try lm.score(ids, options: ScoreOptions(maxBatchTokens: maxBatchTokens))
         return s.map { -$0.logprobs.reduce(0.0) { $0 + Double($1) } / Foundation.log(2.0) }
     }
 

@@ -17,7 +17,7 @@
 // The test is only meaningful when the validation texts come from the SAME distribution as the suspect texts and
 // were certainly not trained on: otherwise any distribution shift shows up as a small p-value.
 import Foundation
-import Model
+import Stats
 
 public enum DatasetInferenceError: Error, CustomStringConvertible, Equatable {
     case tooFew(set: String, count: Int, minimum: Int)
@@ -45,53 +45,6 @@ public enum DatasetInference {
     public static let fitSteps = 500
     public static let ridge = 0.01
 
-    /// A one-sided two-sample Welch t-test of "mean(a) > mean(b)".
-    public struct WelchResult: Sendable, Equatable {
-        /// (mean a - mean b) / sqrt(var a / n_a + var b / n_b), sample variances (n - 1 denominators).
-        public var t: Double
-        /// Welch-Satterthwaite degrees of freedom.
-        public var df: Double
-        /// P(T_df >= t).
-        public var pValue: Double
-        public var meanA: Double, meanB: Double, varianceA: Double, varianceB: Double
-    }
-
-    /// Welch's t-test, alternative "mean of a is greater", as scipy.stats.ttest_ind(a, b, equal_var=False,
-    /// alternative="greater"). Needs at least 2 values per sample and a non-zero standard error.
-    public static func welch(_ a: [Double], _ b: [Double]) throws -> WelchResult {
-        guard a.count >= 2 && b.count >= 2 else {
-            throw DatasetInferenceError.degenerate("Welch's t-test needs at least 2 values per sample, got \(a.count) and \(b.count)")
-        }
-        guard (a + b).allSatisfy(\.isFinite) else { throw DatasetInferenceError.degenerate("Welch's t-test needs finite values") }
-        let (ma, va) = meanAndVariance(a), (mb, vb) = meanAndVariance(b)
-        let sa = va / Double(a.count), sb = vb / Double(b.count)
-        let se2 = sa + sb
-        guard se2 > 0 else {
-            throw DatasetInferenceError.degenerate("both samples are constant: Welch's t statistic is undefined")
-        }
-        let t = (ma - mb) / se2.squareRoot()
-        let df = se2 * se2 / (sa * sa / Double(a.count - 1) + sb * sb / Double(b.count - 1))
-        return WelchResult(t: t, df: df, pValue: studentTUpperTail(t, df: df), meanA: ma, meanB: mb, varianceA: va, varianceB: vb)
-    }
-
-    /// P(T > t) for Student's t with `df` > 0 degrees of freedom:
-    /// 1/2 I_{df/(df+t^2)}(df/2, 1/2) for t >= 0, and 1 minus that for t < 0.
-    public static func studentTUpperTail(_ t: Double, df: Double) -> Double {
-        precondition(df > 0 && !t.isNaN, "Student t needs df > 0 and a number")
-        if t.isInfinite { return t > 0 ? 0 : 1 }
-        let t2 = t * t
-        let x = df / (df + t2)
-        let half = 0.5 * Beta.regularized(x, a: df / 2, b: 0.5)
-        return t >= 0 ? half : 1 - half
-    }
-
-    /// Mean and sample variance (n - 1 denominator), two-pass in Double.
-    static func meanAndVariance(_ v: [Double]) -> (Double, Double) {
-        let m = v.reduce(0, +) / Double(v.count)
-        let ss = v.reduce(0.0) { $0 + ($1 - m) * ($1 - m) }
-        return (m, ss / Double(v.count - 1))
-    }
-
     /// Indices 0..<n in a seeded Fisher-Yates order, then split: the first floor(n/2) fit, the rest test.
     public static func split(count n: Int, seed: UInt64) -> (fit: [Int], test: [Int]) {
         var rng = SeededRNG(seed: seed)
@@ -113,7 +66,7 @@ public enum DatasetInference {
         public var fitSizes: (suspect: Int, validation: Int)
         public var testSizes: (suspect: Int, validation: Int)
         /// Welch's test on the test halves: suspect (a) against validation (b).
-        public var welch: WelchResult
+        public var welch: Metrics.WelchResult
         public var pValue: Double { welch.pValue }
         /// Combined scores of the test halves.
         public var suspectScores: [Double], validationScores: [Double]
@@ -144,7 +97,7 @@ public enum DatasetInference {
         for j in 0..<d {
             let col = fitRows.map { $0[j] }
             let allFinite = (suspect + validation).allSatisfy { $0[j].isFinite }
-            let (m, var_) = allFinite ? meanAndVariance(col) : (0, 0)
+            let (m, var_) = allFinite ? Metrics.meanAndVariance(col) : (0, 0)
             if allFinite && var_ > 0 {
                 keep.append(j); mean.append(m); sd.append(var_.squareRoot())
             } else {
@@ -162,7 +115,8 @@ public enum DatasetInference {
             return acc
         }
         let sa = s.test.map { score(suspect[$0]) }, va = v.test.map { score(validation[$0]) }
-        let test = try Self.welch(sa, va)
+        let test: Metrics.WelchResult
+        do { test = try Metrics.welch(sa, va) } catch let e as MetricsError { throw DatasetInferenceError.degenerate(e.description) }
         return Result(features: keep.map { featureNames[$0] }, dropped: dropped, weights: w, intercept: b,
                       fitSizes: (s.fit.count, v.fit.count), testSizes: (s.test.count, v.test.count), welch: test,
                       suspectScores: sa, validationScores: va)

@@ -1,8 +1,7 @@
 // Training-data extraction: discoverable (Carlini et al. 2022), (n, p)-discoverable (arXiv 2410.19482), exact
 // memorisation and extraction strength (TOFU), on token ids. shared/REFERENCES.md section 3.
 import Foundation
-import Model
-import Tensor
+import LM
 
 public enum Extraction {
     /// Levenshtein distance between two token sequences (unit costs).
@@ -37,12 +36,12 @@ public enum Extraction {
     /// Discoverable extraction: each sample [prefix || suffix] (token ids, at least prefixLength + suffixLength long)
     /// is extractable when greedy decoding from its first `prefixLength` tokens reproduces the next `suffixLength`.
     /// All samples run as one batch.
-    public static func discoverable(_ model: TransformerModel, samples: [[Int]], prefixLength: Int, suffixLength: Int,
-                                    approximateThreshold: Double = 0.1) -> [DiscoverableResult] {
+    public static func discoverable(_ model: any AuditableModel, samples: [[Int]], prefixLength: Int, suffixLength: Int,
+                                    approximateThreshold: Double = 0.1) throws -> [DiscoverableResult] {
         precondition(prefixLength > 0 && suffixLength > 0)
         precondition(samples.allSatisfy { $0.count >= prefixLength + suffixLength }, "sample shorter than prefix + suffix")
         let prefixes = samples.map { Array($0.prefix(prefixLength)) }
-        let out = model.generate(prompts: prefixes, maxNewTokens: suffixLength)
+        let out = try model.generate(prompts: prefixes, maxNewTokens: suffixLength)
         return zip(samples, out).map { s, g in
             let target = Array(s[prefixLength..<prefixLength + suffixLength])
             let d = normalizedEditDistance(generated: g, target: target)
@@ -75,21 +74,20 @@ public enum Extraction {
     }
 
     /// One teacher-forced pass over prefix + suffix gives p_z exactly under `sampling` (temperature, top-k, top-p;
-    /// greedy means q is 1 on the argmax): no sampling needed.
-    public static func suffixProbability(_ model: TransformerModel, prefix: [Int], suffix: [Int],
-                                         sampling: SamplingParams, scratch: Scratch = Scratch()) -> SuffixProbability {
-        precondition(!prefix.isEmpty && !suffix.isEmpty)
-        let tokens = prefix + suffix, V = model.config.vocabSize
-        var logQ = [Double](repeating: 0, count: suffix.count), matches = [Bool](repeating: false, count: suffix.count)
-        model.forEachLogitRow(tokens, positions: (prefix.count - 1)..<(tokens.count - 1), scratch: scratch) { p, row in
-            let t = p - (prefix.count - 1), label = tokens[p + 1]
-            var best = 0
-            for i in 1..<V where row[i] > row[best] { best = i }
-            matches[t] = best == label
-            let q = sampling.distribution(row, V).first { $0.id == label }?.p ?? 0
-            logQ[t] = q > 0 ? Foundation.log(q) : -.infinity
+    /// greedy means q is 1 on the argmax): no sampling needed. The backend must offer `samplingProbabilities`.
+    public static func suffixProbability(_ model: any AuditableModel, prefix: [Int], suffix: [Int],
+                                         sampling: SamplingParams) throws -> SuffixProbability {
+        try suffixProbabilities(model, [(prefix, suffix)], sampling: sampling)[0]
+    }
+
+    /// `suffixProbability` for many (prefix, suffix) pairs in one call to the backend.
+    public static func suffixProbabilities(_ model: any AuditableModel, _ pairs: [(prefix: [Int], suffix: [Int])],
+                                           sampling: SamplingParams) throws -> [SuffixProbability] {
+        precondition(pairs.allSatisfy { !$0.prefix.isEmpty && !$0.suffix.isEmpty })
+        try model.require(.samplingProbabilities, for: "the probability of a suffix under a sampling scheme")
+        return try model.suffixProbabilities(pairs, sampling: sampling).map {
+            SuffixProbability(logPz: $0.logQ.reduce(0, +), tokenLogQ: $0.logQ, argmaxMatches: $0.argmaxMatches)
         }
-        return SuffixProbability(logPz: logQ.reduce(0, +), tokenLogQ: logQ, argmaxMatches: matches)
     }
 
     /// (n, p)-discoverable: extractable when at least one of n samples reproduces the suffix with probability >= p,

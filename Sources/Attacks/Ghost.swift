@@ -2,7 +2,8 @@
 // test (does greedy decoding finish the passphrase?) and a perplexity test against fresh control passphrases.
 // REFERENCES.md section 4.
 import Foundation
-import Model
+import LM
+import Stats
 
 public struct GhostError: Error, CustomStringConvertible {
     public let description: String
@@ -82,27 +83,27 @@ public enum Ghost {
     /// The last-k-words test of each passphrase: prompt = `context` + " " (when given) + the passphrase's first
     /// n - k words; greedy decoding (stopping at EOS) for as many tokens as the last k words take plus 4; the
     /// decoded continuation's first k whitespace-separated words are compared with the last k words exactly.
-    public static func lastKTest(_ lm: LanguageModel, passphrases: [String], context: String? = nil, k: Int) -> [GhostLastK] {
+    public static func lastKTest(_ lm: any AuditableModel, passphrases: [String], context: String? = nil, k: Int) throws -> [GhostLastK] {
         let parts = passphrases.map(words)
         precondition(k >= 1 && parts.allSatisfy { $0.count > k }, "k must be at least 1 and less than the passphrase's word count")
         let prompts = parts.map { w in (context.map { $0 + " " } ?? "") + w.dropLast(k).joined(separator: " ") }
         let tails = parts.map { Array($0.suffix(k)) }
-        let budget = tails.map { lm.tokenizer.encode(" " + $0.joined(separator: " "), addBos: false).count + 4 }.max() ?? 4
-        let ids = prompts.map { Array(lm.tokenizer.encode($0).suffix(max(1, lm.config.maxPositions - budget - 1))) }
-        let out = lm.model.generate(prompts: ids, maxNewTokens: budget, stopTokens: Set([lm.tokenizer.eosId].compactMap { $0 }))
-        return (0..<passphrases.count).map { i in
+        let budget = try tails.map { try lm.encode(" " + $0.joined(separator: " "), addBos: false).count + 4 }.max() ?? 4
+        let ids = try prompts.map { Array(try lm.encode($0).suffix(max(1, lm.contextLength - budget - 1))) }
+        let out = try lm.generate(prompts: ids, maxNewTokens: budget, stopTokens: Set([lm.eosId].compactMap { $0 }))
+        return try (0..<passphrases.count).map { i in
             GhostLastK(prompt: prompts[i], expected: tails[i],
-                       generated: Array(words(lm.tokenizer.decode(out[i], skipSpecial: true)).prefix(k)))
+                       generated: Array(words(try lm.decode(out[i], skipSpecial: true)).prefix(k)))
         }
     }
 
-    public static func lastKTest(_ lm: LanguageModel, passphrase: String, context: String? = nil, k: Int) -> GhostLastK {
-        lastKTest(lm, passphrases: [passphrase], context: context, k: k)[0]
+    public static func lastKTest(_ lm: any AuditableModel, passphrase: String, context: String? = nil, k: Int) throws -> GhostLastK {
+        try lastKTest(lm, passphrases: [passphrase], context: context, k: k)[0]
     }
 
     /// Perplexities (`Traps.perplexity`) of passphrases and controls, then `rankStatistics`.
-    public static func perplexityTest(_ lm: LanguageModel, passphrases: [String], controls: [String]) throws -> GhostPerplexity {
-        let p = Traps.perplexity(lm, passphrases + controls)
+    public static func perplexityTest(_ lm: any AuditableModel, passphrases: [String], controls: [String]) throws -> GhostPerplexity {
+        let p = try Traps.perplexity(lm, passphrases + controls)
         return try rankStatistics(passphrases: Array(p.prefix(passphrases.count)), controls: Array(p.suffix(controls.count)))
     }
 

@@ -1,42 +1,7 @@
 // Membership-inference driver: tokenises texts, scores them under a target (and optional reference) model and
 // applies every score of MIA.swift. Direction: higher = more likely a member, for every score.
 import Foundation
-import Model
-
-/// Per-token scores of one sequence as MIAScorer uses them (the fields of SequenceScores it needs).
-public struct MIATokenScores: Sendable, Equatable {
-    /// ln p(x_i | x_<i), i = 2..n.
-    public var logprobs: [Float]
-    /// Whole-vocabulary mean and variance of ln p at each of those positions; set when asked for.
-    public var vocabMean: [Double]?
-    public var vocabVariance: [Double]?
-    public init(logprobs: [Float], vocabMean: [Double]? = nil, vocabVariance: [Double]? = nil) {
-        self.logprobs = logprobs; self.vocabMean = vocabMean; self.vocabVariance = vocabVariance
-    }
-}
-
-/// What MIAScorer needs from a model; `LanguageModel` conforms. Tests wrap it to count forward passes.
-public protocol MIAModel {
-    /// Token ids of a text on its own, with the tokenizer's BOS if it adds one.
-    func encode(_ text: String) -> [Int]
-    /// Token ids of a text that continues other text: never a BOS.
-    func encodeContinuation(_ text: String) -> [Int]
-    /// Longest sequence `score` accepts.
-    var contextLength: Int { get }
-    /// One forward pass over each sequence; `vocabStats` asks for vocabMean and vocabVariance.
-    func score(_ sequences: [[Int]], vocabStats: Bool, maxBatchTokens: Int) -> [MIATokenScores]
-}
-
-extension LanguageModel: MIAModel {
-    public func encode(_ text: String) -> [Int] { tokenizer.encode(text) }
-    public func encodeContinuation(_ text: String) -> [Int] { tokenizer.encode(text, addBos: false) }
-    public var contextLength: Int { config.maxPositions }
-    public func score(_ sequences: [[Int]], vocabStats: Bool, maxBatchTokens: Int) -> [MIATokenScores] {
-        model.score(sequences, options: ScoreOptions(vocabStats: vocabStats, maxBatchTokens: maxBatchTokens)).map {
-            MIATokenScores(logprobs: $0.logprobs, vocabMean: $0.vocabMean, vocabVariance: $0.vocabVariance)
-        }
-    }
-}
+import LM
 
 public enum MIAError: Error, CustomStringConvertible, Equatable {
     /// A text with fewer than 2 tokens has no scored token.
@@ -66,6 +31,18 @@ public enum MIAError: Error, CustomStringConvertible, Equatable {
     }
 }
 
+extension MIAError {
+    /// MIAError counts texts from 0; messages count them from 1, as `extract` and `generate` do ("text 1" is the first).
+    public var oneBased: MIAError {
+        switch self {
+        case let .tooShort(i, n): return .tooShort(index: i + 1, tokens: n)
+        case let .tooShortForK(i, n, k): return .tooShortForK(index: i + 1, scoredTokens: n, k: k)
+        case let .tooLong(i, n, c, what): return .tooLong(index: i + 1, tokens: n, context: c, what: what)
+        case .invalidK, .emptyPrefix: return self
+        }
+    }
+}
+
 public struct MIAOptions: Sendable {
     /// Fractions for Min-K% and Min-K%++ (MIMIR's default is 0.2).
     public var ks: [Double] = [0.2]
@@ -73,9 +50,13 @@ public struct MIAOptions: Sendable {
     public var lowercase = true
     /// ReCaLL's non-member prefix P; when set, P + text is a further input per text.
     public var recallPrefix: String? = nil
+    /// Min-K%++ needs the whole vocabulary's statistics; a backend without them refuses rather than approximating.
+    public var minKPlusPlus = true
     public var maxBatchTokens = 4096
-    public init(ks: [Double] = [0.2], lowercase: Bool = true, recallPrefix: String? = nil, maxBatchTokens: Int = 4096) {
-        self.ks = ks; self.lowercase = lowercase; self.recallPrefix = recallPrefix; self.maxBatchTokens = maxBatchTokens
+    public init(ks: [Double] = [0.2], lowercase: Bool = true, recallPrefix: String? = nil, minKPlusPlus: Bool = true,
+                maxBatchTokens: Int = 4096) {
+        self.ks = ks; self.lowercase = lowercase; self.recallPrefix = recallPrefix; self.minKPlusPlus = minKPlusPlus
+        self.maxBatchTokens = maxBatchTokens
     }
 }
 
@@ -107,6 +88,80 @@ public struct MIAScores: Sendable, Equatable {
     }
 }
 
+/// The membership-inference attacks an audit runs, each with the one spelling that specs, stored runs and reports
+/// use ("mink_0.2"). (The `mia` command's display names come from `MIAScores.named`.)
+public enum MIAAttack: Hashable, Sendable {
+    case loss, zlib, minK(Double), minKPlusPlus(Double), reference
+
+    /// The families a spec lists; "mink" and "minkpp" expand to one attack per k.
+    public static let families = ["loss", "zlib", "mink", "minkpp", "reference"]
+
+    /// The attacks of `families` (spec names) at fractions `ks`, in the order given.
+    public static func expand(_ families: [String], ks: [Double]) -> [MIAAttack] {
+        families.flatMap { f -> [MIAAttack] in
+            switch f {
+            case "loss": return [.loss]
+            case "zlib": return [.zlib]
+            case "mink": return ks.map { .minK($0) }
+            case "minkpp": return ks.map { .minKPlusPlus($0) }
+            case "reference": return [.reference]
+            default: preconditionFailure("unknown MIA family '\(f)': the spec reader admits only MIAAttack.families")
+            }
+        }
+    }
+
+    public var key: String {
+        switch self {
+        case .loss: return "loss"
+        case .zlib: return "zlib"
+        case .minK(let k): return "mink_\(MIAAttack.format(k))"
+        case .minKPlusPlus(let k): return "minkpp_\(MIAAttack.format(k))"
+        case .reference: return "reference"
+        }
+    }
+
+    public var label: String {
+        switch self {
+        case .loss: return "LOSS"
+        case .zlib: return "zlib"
+        case .minK(let k): return "Min-K% at k = \(MIAAttack.format(k))"
+        case .minKPlusPlus(let k): return "Min-K%++ at k = \(MIAAttack.format(k))"
+        case .reference: return "reference model (NLL_ref - NLL_target)"
+        }
+    }
+
+    /// k as written in keys: 0.2, 1 (not 1.0).
+    public static func format(_ k: Double) -> String {
+        let s = String(k)
+        return s.hasSuffix(".0") ? String(s.dropLast(2)) : s
+    }
+
+    public init?(key: String) {
+        switch key {
+        case "loss": self = .loss
+        case "zlib": self = .zlib
+        case "reference": self = .reference
+        default:
+            if key.hasPrefix("minkpp_"), let k = Double(key.dropFirst(7)) { self = .minKPlusPlus(k) }
+            else if key.hasPrefix("mink_"), let k = Double(key.dropFirst(5)) { self = .minK(k) }
+            else { return nil }
+        }
+    }
+}
+
+extension MIAScores {
+    /// This text's score under `attack`; nil when it was not computed (no reference model, k not scored).
+    public func value(_ attack: MIAAttack) -> Double? {
+        switch attack {
+        case .loss: return loss
+        case .zlib: return zlib
+        case .minK(let k): return minK[k]
+        case .minKPlusPlus(let k): return minKPlusPlus[k]
+        case .reference: return referenceDifference
+        }
+    }
+}
+
 /// Scores texts with every MIA of MIA.swift.
 ///
 /// Forward passes, each a separate input and each run once per checkpoint: the text itself under the target,
@@ -117,37 +172,38 @@ public struct MIAScores: Sendable, Equatable {
 /// only in context-dependent cases such as a word-final capital sigma). ReCaLL's input is
 /// encode(prefix) + encodeContinuation(text), token ids joined, not the joined string re-tokenised (as MIMIR).
 public struct MIAScorer {
-    public let target: any MIAModel
-    public let reference: (any MIAModel)?
+    public let target: any AuditableModel
+    public let reference: (any AuditableModel)?
     public let options: MIAOptions
 
-    public init(target: any MIAModel, reference: (any MIAModel)? = nil, options: MIAOptions = MIAOptions()) {
+    public init(target: any AuditableModel, reference: (any AuditableModel)? = nil, options: MIAOptions = MIAOptions()) {
         self.target = target; self.reference = reference; self.options = options
     }
 
     /// Throws MIAError (naming the text index) before any forward pass if a text cannot be scored.
     public func score(_ texts: [String]) throws -> [MIAScores] {
         for k in options.ks where !(k > 0 && k <= 1) { throw MIAError.invalidK(k) }
-        let ids = texts.map { target.encode($0) }
+        if options.minKPlusPlus { try target.require(.vocabularyStatistics, for: "Min-K%++") }
+        let ids = try texts.map { try target.encode($0) }
         try check(ids, context: target.contextLength, what: "the text", minK: true)
-        let refIds = reference.map { r in texts.map { r.encode($0) } }
+        let refIds = try reference.map { r in try texts.map { try r.encode($0) } }
         if let r = reference, let refIds { try check(refIds, context: r.contextLength, what: "the text (reference tokenizer)", minK: false) }
-        let lowerIds = options.lowercase ? texts.map { target.encode($0.lowercased()) } : nil
+        let lowerIds = options.lowercase ? try texts.map { try target.encode($0.lowercased()) } : nil
         if let lowerIds { try check(lowerIds, context: target.contextLength, what: "the lowercased text", minK: false) }
         var prefixed: [[Int]]? = nil, cont: [[Int]] = []
         if let p = options.recallPrefix {
-            let pids = target.encode(p)
+            let pids = try target.encode(p)
             if pids.isEmpty { throw MIAError.emptyPrefix }
-            cont = texts.map { target.encodeContinuation($0) }
+            cont = try texts.map { try target.encode($0, addBos: false) }
             prefixed = cont.map { pids + $0 }
             try check(prefixed!, context: target.contextLength, what: "prefix + text", minK: false)
         }
 
-        let mb = options.maxBatchTokens
-        let main = target.score(ids, vocabStats: true, maxBatchTokens: mb)
+        let plain = ScoreOptions(maxBatchTokens: options.maxBatchTokens)
+        let main = try target.score(ids, options: ScoreOptions(vocabStats: options.minKPlusPlus, maxBatchTokens: options.maxBatchTokens))
         let extra = (lowerIds ?? []) + (prefixed ?? [])
-        let extraScores = extra.isEmpty ? [] : target.score(extra, vocabStats: false, maxBatchTokens: mb)
-        let refScores = refIds.map { reference!.score($0, vocabStats: false, maxBatchTokens: mb) }
+        let extraScores = extra.isEmpty ? [] : try target.score(extra, options: plain)
+        let refScores = try refIds.map { try reference!.score($0, options: plain) }
 
         return texts.indices.map { i in
             let s = main[i]
@@ -155,7 +211,9 @@ public struct MIAScorer {
                               minK: [:], minKPlusPlus: [:])
             for k in options.ks {
                 r.minK[k] = MIA.minK(s.logprobs, k: k)
-                r.minKPlusPlus[k] = MIA.minKPlusPlus(s.logprobs, vocabMean: s.vocabMean!, vocabVariance: s.vocabVariance!, k: k)
+                if let mean = s.vocabMean, let variance = s.vocabVariance {
+                    r.minKPlusPlus[k] = MIA.minKPlusPlus(s.logprobs, vocabMean: mean, vocabVariance: variance, k: k)
+                }
             }
             var next = 0
             if lowerIds != nil {

@@ -7,7 +7,8 @@
 // that a piece of a longer number, a decimal, a version string or an identifier never matches.
 // Overlaps between kinds are resolved by priority: e-mail, IBAN, card, SSN, phone (a valid card is not also a phone).
 import Foundation
-import Model
+import LM
+import Stats
 
 public enum PII {
     public enum Kind: String, CaseIterable, Sendable, Comparable {
@@ -250,7 +251,7 @@ public enum PII {
     /// Sequence j overall (prompt-major: prompt p's sample s is j = p * samplesPerPrompt + s) draws from the seed
     /// `sampling.seed + j * 0x9E3779B97F4A7C15`, the same as one big `generate` batch, so results do not depend on
     /// `batchSize`. `decode` turns generated ids into text.
-    public static func probe(_ model: TransformerModel, prompts: [[Int]], samplesPerPrompt: Int, maxNewTokens: Int,
+    public static func probe(_ model: any AuditableModel, prompts: [[Int]], samplesPerPrompt: Int, maxNewTokens: Int,
                              sampling: SamplingParams, known: [String], stopTokens: Set<Int> = [], batchSize: Int = 32,
                              decode: ([Int]) -> String, progress: ((Int, Int) -> Void)? = nil) throws -> ProbeResult
     {
@@ -262,7 +263,7 @@ public enum PII {
             let batch = Array(jobs[start..<min(jobs.count, start + batchSize)])
             var params = sampling
             params.seed = sampling.seed &+ UInt64(start) &* 0x9E3779B97F4A7C15
-            let out = model.generate(prompts: batch.map { prompts[$0.0] }, maxNewTokens: maxNewTokens, sampling: params,
+            let out = try model.generate(prompts: batch.map { prompts[$0.0] }, maxNewTokens: maxNewTokens, sampling: params,
                                      stopTokens: stopTokens)
             for (j, ids) in out.enumerated() {
                 let text = decode(ids)

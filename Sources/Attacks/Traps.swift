@@ -2,7 +2,8 @@
 // synthetic sequences sampled from the model over perplexity ranges, de-duplicated, injected into documents with
 // repetition counts, detected by a perplexity ratio and the AUC against never-injected controls. REFERENCES.md section 4.
 import Foundation
-import Model
+import LM
+import Stats
 
 public struct TrapsError: Error, CustomStringConvertible {
     public let description: String
@@ -81,15 +82,15 @@ public enum Traps {
 
     /// Token ids that are scored for `text`: the tokenizer's BOS (when it has one) then the text, so that every
     /// token of the text is predicted; cut to the context.
-    public static func scoredIds(_ lm: LanguageModel, _ text: String) -> [Int] {
-        var ids = lm.tokenizer.encode(text, addBos: false)
-        if let b = lm.tokenizer.bosId { ids.insert(b, at: 0) }
-        return Array(ids.prefix(lm.config.maxPositions))
+    public static func scoredIds(_ lm: any AuditableModel, _ text: String) throws -> [Int] {
+        var ids = try lm.encode(text, addBos: false)
+        if let b = lm.bosId { ids.insert(b, at: 0) }
+        return Array(ids.prefix(lm.contextLength))
     }
 
     /// Perplexity exp(mean NLL) of each text over the tokens of `scoredIds` after the first.
-    public static func perplexity(_ lm: LanguageModel, _ texts: [String], maxBatchTokens: Int = 4096) -> [Double] {
-        let s = lm.model.score(texts.map { scoredIds(lm, $0) }, options: ScoreOptions(maxBatchTokens: maxBatchTokens))
+    public static func perplexity(_ lm: any AuditableModel, _ texts: [String], maxBatchTokens: Int = 4096) throws -> [Double] {
+        let s = try lm.score(try texts.map { try scoredIds(lm, $0) }, options: ScoreOptions(maxBatchTokens: maxBatchTokens))
         return s.map { Foundation.exp($0.nll) }
     }
 
@@ -117,19 +118,19 @@ public enum Traps {
     /// `temperatures`, measures each sample's perplexity with `perplexity`, and keeps it for the first range that
     /// contains it and is still short, unless it shares an `ngram`-token window with a trap already kept. Throws
     /// when `maxRounds` rounds leave a range short (the range is out of the model's reach: widen it).
-    public static func generate(_ lm: LanguageModel, count: Int, lengthTokens: [Int], targetPerplexities: [ClosedRange<Double>],
+    public static func generate(_ lm: any AuditableModel, count: Int, lengthTokens: [Int], targetPerplexities: [ClosedRange<Double>],
                                 seed: UInt64, maxRounds: Int = 12, batch: Int = 32, ngram: Int = 8,
                                 progress: ((Int, Int) -> Void)? = nil) throws -> TrapManifest {
         guard count >= 1 else { throw TrapsError("count must be >= 1, got \(count)") }
         guard !lengthTokens.isEmpty, !targetPerplexities.isEmpty else { throw TrapsError("give at least one length and one perplexity range") }
-        for l in lengthTokens where l < 2 || l > lm.config.maxPositions - 2 {
-            throw TrapsError("trap length \(l) must be between 2 and \(lm.config.maxPositions - 2) tokens (the model's context)")
+        for l in lengthTokens where l < 2 || l > lm.contextLength - 2 {
+            throw TrapsError("trap length \(l) must be between 2 and \(lm.contextLength - 2) tokens (the model's context)")
         }
         for r in targetPerplexities where r.lowerBound < 1 {
             throw TrapsError("perplexity range \(r.lowerBound)...\(r.upperBound) lies below 1, the smallest perplexity")
         }
-        let prompt = lm.tokenizer.bosId.map { [$0] } ?? lm.tokenizer.encode("\n", addBos: false)
-        let special = Set([lm.tokenizer.bosId, lm.tokenizer.eosId, lm.tokenizer.padId].compactMap { $0 })
+        let prompt = try lm.bosId.map { [$0] } ?? lm.encode("\n", addBos: false)
+        let special = Set([lm.bosId, lm.eosId, lm.padId].compactMap { $0 })
         var index = NGramIndex(n: ngram), seen = Set<String>()
         var traps: [Trap] = []
         let total = count * lengthTokens.count * targetPerplexities.count
@@ -142,19 +143,19 @@ public enum Traps {
                     if short == 0 { break round }
                     let n = min(batch, max(8, 2 * short))
                     let s = mix(seed, UInt64(li), UInt64(r), UInt64(ti))
-                    let out = lm.model.generate(prompts: [[Int]](repeating: prompt, count: n), maxNewTokens: length,
+                    let out = try lm.generate(prompts: [[Int]](repeating: prompt, count: n), maxNewTokens: length,
                                                 sampling: SamplingParams(temperature: t, seed: s))
                     sampled += n
-                    let texts = out.map { ids -> String? in
+                    let texts = try out.map { ids -> String? in
                         if ids.contains(where: special.contains) { return nil }
-                        let text = lm.tokenizer.decode(ids).trimmingCharacters(in: .whitespacesAndNewlines)
+                        let text = try lm.decode(ids).trimmingCharacters(in: .whitespacesAndNewlines)
                         return text.isEmpty || text.contains("\u{FFFD}") ? nil : text
                     }.compactMap { $0 }
-                    let ppl = perplexity(lm, texts)
+                    let ppl = try perplexity(lm, texts)
                     for (text, p) in zip(texts, ppl) where p.isFinite && !seen.contains(text) {
                         guard let b = targetPerplexities.indices.first(where: { targetPerplexities[$0].contains(p) && kept[$0].count < count })
                         else { continue }
-                        let ids = lm.tokenizer.encode(text, addBos: false)
+                        let ids = try lm.encode(text, addBos: false)
                         if index.overlaps(ids) { continue }
                         index.add(ids); seen.insert(text)
                         let range = targetPerplexities[b]
@@ -277,11 +278,11 @@ public enum Traps {
 
     /// Scores every trap of `manifest` and summarises: score = PPL_reference / PPL_target with a reference model
     /// (the reciprocal of the paper's ratio, so that higher = member), else -PPL_target.
-    public static func detect(target: LanguageModel, reference: LanguageModel?, manifest: TrapManifest,
+    public static func detect(target: any AuditableModel, reference: (any AuditableModel)?, manifest: TrapManifest,
                               resamples: Int = 1000, seed: UInt64 = 0) throws -> TrapDetection {
         let texts = manifest.traps.map(\.text)
-        let pt = perplexity(target, texts)
-        let pr = reference.map { perplexity($0, texts) }
+        let pt = try perplexity(target, texts)
+        let pr = try reference.map { try perplexity($0, texts) }
         let scores = manifest.traps.enumerated().map { (i, t) in
             TrapScore(id: t.id, repetitions: t.repetitions, injected: t.injected, perplexityTarget: pt[i],
                       perplexityReference: pr?[i], score: pr.map { $0[i] / pt[i] } ?? -pt[i])

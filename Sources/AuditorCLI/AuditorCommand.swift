@@ -1,8 +1,9 @@
 // The `auditor` command tree.
+import Audit
 import ArgumentParser
 
 public struct AuditorCommand: ParsableCommand {
-    public static let version = "0.1.0"
+    public static let version = auditorVersion
     public static let configuration = CommandConfiguration(
         commandName: "auditor",
         abstract: "Audit language models for privacy leaks, on a CPU.",

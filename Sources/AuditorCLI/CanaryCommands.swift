@@ -1,7 +1,9 @@
 // `auditor canary generate|insert|exposure`: Secret Sharer canaries, from format to exposure.
+import Audit
 import ArgumentParser
 import Attacks
 import Foundation
+import Stats
 import Model
 
 struct CanaryCommand: ParsableCommand {
@@ -54,7 +56,7 @@ struct CanaryCommand: ParsableCommand {
 
         func run() throws {
             try reportingErrors {
-                var m = try readManifest(manifest)
+                var m = try readCanaryManifest(manifest)
                 _ = try readJSONLTexts(dataset, field: field)   // validates every line
                 let text = String(decoding: FileManager.default.contents(atPath: dataset) ?? Data(), as: UTF8.self)
                 let records = text.split(separator: "\n", omittingEmptySubsequences: true).map(String.init)
@@ -95,8 +97,8 @@ struct CanaryCommand: ParsableCommand {
 
         func run() throws {
             try reportingErrors {
-                let m = try readManifest(manifest)
-                if let dataset { try checkDataset(m, dataset, manifest: manifest) }
+                let m = try readCanaryManifest(manifest)
+                if let dataset { try checkCanaryDataset(m, dataset, manifest: manifest) }
                 let list = try words.map { try readWordList($0) } ?? []
                 let lm = try model.load()
                 let progress = Progress(total: m.canaries.count, unit: "canaries")
@@ -124,71 +126,6 @@ struct CanaryCommand: ParsableCommand {
     }
 }
 
-/// One canary's exposure.
-struct ExposureRow {
-    var canary: Canary
-    var logPerplexityBits: Double, exposure: Double, extrapolated: Double, maxExposure: Double
-    var exact: Bool, references: Int
-    /// 95% interval of the exposure: from the Clopper-Pearson interval of the fraction of sampled candidates ranked
-    /// at least as well; equal to `exposure` when every candidate was ranked (nothing was sampled).
-    var lower: Double, upper: Double
-}
-
-/// Exposure of every canary of `m`: reference candidates are the whole space when it has at most `enumerateUpTo`
-/// members, else `references` samples drawn with `seed`; computed once per format.
-func canaryExposures(_ m: CanaryManifest, _ lm: LanguageModel, words: [String], enumerateUpTo: Int, references: Int,
-                     seed: UInt64, manifestPath: String, progress: (Int) -> Void = { _ in }) throws -> [ExposureRow] {
-    var out: [ExposureRow] = []
-    var cache: [String: ([String], [Double])] = [:]    // format -> reference texts and log-perplexities
-    // References exclude the canary itself (and, when sampled, every canary of the manifest).
-    let secrets = Set(m.canaries.map(\.text))
-    let context = lm.config.maxPositions
-    func fits(_ text: String, _ what: String) throws {
-        let n = lm.tokenizer.encode(text).count
-        if n > context { throw InputError(manifestPath, "\(what) has \(n) tokens, more than the model's context (\(context))") }
-        if n < 2 { throw InputError(manifestPath, "\(what) has \(n) token(s): nothing to score") }
-    }
-    for (i, c) in m.canaries.enumerated() {
-        let f: CanaryFormat
-        do { f = try CanaryFormat(c.format, words: words) } catch let e as CanaryError {
-            throw InputError(manifestPath, "\(c.id): \(e.description)")
-        }
-        try fits(c.text, c.id)
-        if cache[c.format] == nil {
-            try fits(f.candidate(0), "a candidate of \(c.id)'s format")
-            var refs: [String]
-            if let size = f.spaceSize, size <= enumerateUpTo {
-                refs = (0..<size).map { f.candidate($0) }
-            } else {
-                var rng = SeededRNG(seed: seed)
-                refs = (0..<references).map { _ in f.random(&rng) }
-            }
-            cache[c.format] = (refs, Canaries.logPerplexityBits(lm, refs))
-        }
-        let (refTexts, refPPL) = cache[c.format]!
-        let own = Canaries.logPerplexityBits(lm, [c.text])[0]
-        let others = zip(refTexts, refPPL).filter { !secrets.contains($0.0) }.map(\.1)
-        if others.isEmpty {
-            throw InputError(manifestPath, "\(c.id): every candidate of its format is a canary, so there is nothing to rank it against")
-        }
-        let exact = f.spaceSize.map { $0 <= enumerateUpTo } ?? false
-        // Ties count against the canary (Canaries.exposureByRank).
-        let below = others.filter { $0 <= own }.count
-        let e = Canaries.exposure(fractionBelow: Double(below) / Double(others.count), log2SpaceSize: f.log2SpaceSize)
-        var lo = e, hi = e
-        if !exact {
-            let ci = try Metrics.clopperPearson(successes: below, trials: others.count)
-            lo = Canaries.exposure(fractionBelow: ci.upper, log2SpaceSize: f.log2SpaceSize)
-            hi = Canaries.exposure(fractionBelow: ci.lower, log2SpaceSize: f.log2SpaceSize)
-        }
-        out.append(ExposureRow(canary: c, logPerplexityBits: own, exposure: e,
-                               extrapolated: Canaries.exposureByExtrapolation(canary: own, references: others),
-                               maxExposure: f.log2SpaceSize, exact: exact, references: others.count, lower: lo, upper: hi))
-        progress(i + 1)
-    }
-    return out
-}
-
 func parseRepetitions(_ s: String) throws -> [Int] {
     let parts = s.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
     let v = parts.compactMap { Int($0) }
@@ -198,36 +135,6 @@ func parseRepetitions(_ s: String) throws -> [Int] {
     return v
 }
 
-func readWordList(_ path: String) throws -> [String] {
-    guard let d = FileManager.default.contents(atPath: path), let s = String(data: d, encoding: .utf8) else {
-        throw InputError(path, "cannot read the word list (UTF-8, one word per line)")
-    }
-    let w = s.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
-    if w.count < 2 { throw InputError(path, "the word list needs at least 2 words") }
-    return w
-}
-
-func readManifest(_ path: String) throws -> CanaryManifest {
-    guard let d = FileManager.default.contents(atPath: path) else { throw InputError(path, "cannot read the manifest") }
-    // One line whatever went wrong: DecodingError's own description is long and can span lines.
-    guard (try? JSONSerialization.jsonObject(with: d)) != nil else { throw InputError(path, "not valid JSON (expected a canary manifest)") }
-    do { return try JSONDecoder().decode(CanaryManifest.self, from: d) } catch let e as DecodingError {
-        // canaries[0].repetitions
-        func name(_ path: [CodingKey]) -> String {
-            let parts: [String] = path.map { k in k.intValue.map { "[\($0)]" } ?? ".\(k.stringValue)" }
-            return String(parts.joined(separator: "").drop { $0 == "." })
-        }
-        let why: String
-        switch e {
-        case let .keyNotFound(key, ctx): why = "missing \"\(name(ctx.codingPath + [key]))\""
-        case let .typeMismatch(_, ctx), let .valueNotFound(_, ctx), let .dataCorrupted(ctx):
-            why = "bad value at \"\(name(ctx.codingPath))\""
-        @unknown default: why = "unexpected structure"
-        }
-        throw InputError(path, "not a canary manifest (\(why))")
-    }
-}
-
 func writeJSON<T: Encodable>(_ v: T, to path: String) throws {
     let e = JSONEncoder(); e.outputFormatting = [.prettyPrinted, .sortedKeys]
     let sink = try OutputSink(path: path)
@@ -235,17 +142,3 @@ func writeJSON<T: Encodable>(_ v: T, to path: String) throws {
     try sink.close()
 }
 
-/// The manifest must describe this dataset: same SHA-256 when recorded, and every canary present exactly
-/// `repetitions` times.
-func checkDataset(_ m: CanaryManifest, _ dataset: String, manifest: String) throws {
-    if let want = m.datasetSHA256 {
-        let got = try sha256(file: dataset)
-        if got != want { throw InputError(manifest, "does not match dataset \(dataset): SHA-256 \(got.prefix(12))…, manifest says \(want.prefix(12))…") }
-    }
-    let texts = try readJSONLTexts(dataset, field: "text").map(\.text)
-    var counts: [String: Int] = [:]
-    for t in texts { counts[t, default: 0] += 1 }
-    for c in m.canaries where counts[c.text, default: 0] != c.repetitions {
-        throw InputError(manifest, "does not match dataset \(dataset): \(c.id) appears \(counts[c.text, default: 0]) times, manifest says \(c.repetitions)")
-    }
-}

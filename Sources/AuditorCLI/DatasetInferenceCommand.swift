@@ -1,7 +1,9 @@
 // `auditor dataset-inference`: was a suspect set trained on? MIA features + Welch's t-test (Maini et al. 2024).
+import Audit
 import ArgumentParser
 import Attacks
 import Foundation
+import Stats
 import Model
 
 struct DatasetInferenceCommand: ParsableCommand {

@@ -1,7 +1,10 @@
 // `auditor extract`: discoverable and (n, p)-discoverable extraction of training samples, with exact intervals.
+import Audit
 import ArgumentParser
 import Attacks
 import Foundation
+import Stats
+import LM
 import Model
 
 struct Extract: ParsableCommand {
@@ -53,7 +56,7 @@ struct Extract: ParsableCommand {
             }
             let scheme = SamplingParams(temperature: temperature, topK: topK, topP: topP)
             let progress = Progress(total: samples.count, unit: "samples")
-            let results = extractionResults(lm, samples: samples, prefix: prefix, suffix: suffix, approxThreshold: approxThreshold,
+            let results = try extractionResults(lm, samples: samples, prefix: prefix, suffix: suffix, approxThreshold: approxThreshold,
                                             scheme: scheme, n: n, p: p) { progress.update(done: $0, work: $0) }
             var rows: [[String: Any]] = []
             var exact = 0, approx = 0, np = 0, mem = 0.0, strength = 0.0
@@ -85,39 +88,6 @@ struct Extract: ParsableCommand {
             print(jsonLine(["summary": summary, "samples": rows]))
         }
     }
-}
-
-/// One sample's extraction result at one prefix length.
-struct ExtractionRow {
-    var exact: Bool, approximate: Bool, np: Bool
-    var normalizedEditDistance: Double, log10Pz: Double, samplesNeeded: Double
-    var exactMemorization: Double, extractionStrength: Double
-    var generated: [Int]
-}
-
-/// Greedy (discoverable) extraction in batches of 32 plus the exact p_z of each suffix under `scheme`.
-/// Every sample must hold at least prefix + suffix tokens (the caller checks, naming its file).
-func extractionResults(_ lm: LanguageModel, samples: [[Int]], prefix: Int, suffix: Int, approxThreshold: Double,
-                       scheme: SamplingParams, n: Int, p: Double, progress: (Int) -> Void = { _ in }) -> [ExtractionRow] {
-    var out: [ExtractionRow] = []
-    for start in stride(from: 0, to: samples.count, by: 32) {
-        let batch = Array(samples[start..<min(samples.count, start + 32)])
-        let d = Extraction.discoverable(lm.model, samples: batch, prefixLength: prefix, suffixLength: suffix,
-                                        approximateThreshold: approxThreshold)
-        for (j, s) in batch.enumerated() {
-            let sp = Extraction.suffixProbability(lm.model, prefix: Array(s[..<prefix]),
-                                                  suffix: Array(s[prefix..<prefix + suffix]), sampling: scheme)
-            out.append(ExtractionRow(exact: d[j].exact, approximate: d[j].approximate,
-                                     np: Extraction.isNPDiscoverable(pz: sp.pz, n: n, p: p),
-                                     normalizedEditDistance: d[j].normalizedEditDistance,
-                                     log10Pz: sp.logPz / Foundation.log(10.0),
-                                     samplesNeeded: Extraction.samplesNeeded(pz: sp.pz, p: p),
-                                     exactMemorization: sp.exactMemorization, extractionStrength: sp.extractionStrength,
-                                     generated: d[j].generated))
-        }
-        progress(out.count)
-    }
-    return out
 }
 
 /// JSON has no infinity: large or infinite values become null.

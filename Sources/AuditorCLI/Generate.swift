@@ -1,6 +1,8 @@
 // `auditor generate`: continue prompts with the KV-cached model, greedy or sampled, batched.
+import Audit
 import ArgumentParser
 import Foundation
+import LM
 import Model
 
 struct Generate: ParsableCommand {

@@ -1,7 +1,9 @@
 // `auditor ghost generate|test`: ghost sentences (arXiv 2403.15740), random-word passphrases and their tests.
+import Audit
 import ArgumentParser
 import Attacks
 import Foundation
+import Stats
 import Model
 
 struct GhostCommand: ParsableCommand {
@@ -72,7 +74,7 @@ struct GhostCommand: ParsableCommand {
                     ctl = try Ghost.passphrases(words: m.words, count: controls, length: m.length, seed: seed, excluding: Set(texts))
                 } catch let e as GhostError { throw InputError(manifest, e.description) }
                 let lm = try model.load()
-                let lastK = Ghost.lastKTest(lm, passphrases: texts, context: context, k: k)
+                let lastK = try Ghost.lastKTest(lm, passphrases: texts, context: context, k: k)
                 let ppl = try Ghost.perplexityTest(lm, passphrases: texts, controls: ctl)
                 let redacted = "[redacted: use --show-secrets]"
                 let rows = m.passphrases.indices.map { i -> [String: Any] in
@@ -92,12 +94,3 @@ struct GhostCommand: ParsableCommand {
     }
 }
 
-func readGhostManifest(_ path: String) throws -> GhostManifest {
-    guard let d = FileManager.default.contents(atPath: path) else { throw InputError(path, "cannot read the manifest") }
-    let m: GhostManifest
-    do { m = try JSONDecoder().decode(GhostManifest.self, from: d) } catch {
-        throw InputError(path, "not a ghost manifest (\(error))")
-    }
-    if m.passphrases.isEmpty { throw InputError(path, "the manifest has no passphrases") }
-    return m
-}

@@ -1,4 +1,5 @@
 // `auditor inspect`: what a checkpoint is (architecture, sizes, dtypes, tokenizer) and the SHA-256 of its files.
+import Audit
 import ArgumentParser
 import Foundation
 import Model

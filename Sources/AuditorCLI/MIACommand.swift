@@ -1,7 +1,9 @@
 // `auditor mia`: membership inference of a member set against a non-member set, every attack, with intervals.
+import Audit
 import ArgumentParser
 import Attacks
 import Foundation
+import Stats
 import Model
 
 struct MIACommand: ParsableCommand {
@@ -60,7 +62,7 @@ struct MIACommand: ParsableCommand {
             func scored(_ texts: [String], _ file: String) throws -> [MIAScores] {
                 do { return try scorer.score(texts) } catch let e as MIAError {
                     // The prefix is no file's fault: name the flag.
-                    throw InputError(e == .emptyPrefix ? "--recall-prefix" : file, oneBased(e).description)
+                    throw InputError(e == .emptyPrefix ? "--recall-prefix" : file, e.oneBased.description)
                 }
             }
             let ms = try scored(mem, members), ns = try scored(non, nonmembers)
@@ -108,15 +110,5 @@ struct MIACommand: ParsableCommand {
             }
             print(jsonLine(out))
         }
-    }
-}
-
-/// MIAError counts texts from 0; messages count them from 1, as `extract` and `generate` do ("text 1" is the first).
-func oneBased(_ e: MIAError) -> MIAError {
-    switch e {
-    case let .tooShort(i, n): return .tooShort(index: i + 1, tokens: n)
-    case let .tooShortForK(i, n, k): return .tooShortForK(index: i + 1, scoredTokens: n, k: k)
-    case let .tooLong(i, n, c, what): return .tooLong(index: i + 1, tokens: n, context: c, what: what)
-    case .invalidK, .emptyPrefix: return e
     }
 }

@@ -1,8 +1,10 @@
 // `auditor pii`: sample continuations of prompts and count the personal data they contain (PII.swift detectors).
+import Audit
 import ArgumentParser
 import Attacks
 import Crypto
 import Foundation
+import LM
 import Model
 
 struct PIICommand: ParsableCommand {
@@ -54,7 +56,7 @@ struct PIICommand: ParsableCommand {
             }
             let progress = Progress(total: ids.count * samples, unit: "samples")
             let result = try PII.probe(
-                lm.model, prompts: ids, samplesPerPrompt: samples, maxNewTokens: maxNewTokens,
+                lm, prompts: ids, samplesPerPrompt: samples, maxNewTokens: maxNewTokens,
                 sampling: SamplingParams(temperature: temperature, topK: topK, topP: topP, seed: seed), known: knownList,
                 stopTokens: Set([lm.tokenizer.eosId].compactMap { $0 }), decode: { lm.tokenizer.decode($0) },
                 progress: { done, total in progress.update(done: done, work: done) })

@@ -1,6 +1,7 @@
 // `auditor history`, `auditor diff RUN_A RUN_B`, `auditor report RUN`: reading the store of audit runs.
 import ArgumentParser
 import Foundation
+import Audit
 import Report
 import Store
 import Yams
@@ -68,35 +69,16 @@ struct DiffCommand: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let st = try store.open()
-            let a = try st.load(runID: try st.resolveRun(runA)), b = try st.load(runID: try st.resolveRun(runB))
-            var keys = a.metrics.map(\.key)
-            for m in b.metrics where !keys.contains(m.key) { keys.append(m.key) }
-            var rows: [[String]] = [], out: [[String: Any]] = []
-            for k in keys {
-                let ma = a.metrics.first { $0.key == k }, mb = b.metrics.first { $0.key == k }
-                var exceeds = "n/a"
-                if let ma, let mb, let la = ma.lower, let ua = ma.upper, let lb = mb.lower, let ub = mb.upper {
-                    exceeds = (lb > ua || la > ub) ? "yes" : "no"
-                }
-                let change = (ma != nil && mb != nil) ? mb!.value - ma!.value : nil
-                rows.append([k, ma.map(show) ?? "-", mb.map(show) ?? "-", change.map { String(format: "%+.3f", $0) } ?? "-", exceeds])
-                out.append(["metric": k, "a": ma.map(json) ?? NSNull(), "b": mb.map(json) ?? NSNull(),
-                            "change": change.map { $0 as Any } ?? NSNull(), "exceeds_intervals": exceeds])
+            let d = RunDiff(try st.load(runID: try st.resolveRun(runA)), try st.load(runID: try st.resolveRun(runB)))
+            let a = d.a, b = d.b, notes = d.notes
+            let rows = d.rows.map { r in
+                [r.key, r.a.map(show) ?? "-", r.b.map(show) ?? "-", r.change.map { String(format: "%+.3f", $0) } ?? "-", r.exceedsIntervals]
             }
-            var notes: [String] = []
-            for role in Set(a.checkpoints.map(\.role) + b.checkpoints.map(\.role)).sorted() {
-                let ha = a.checkpoints.first { $0.role == role }?.sha256, hb = b.checkpoints.first { $0.role == role }?.sha256
-                notes.append("\(role) checkpoint: " + (ha == hb ? "same (\(ha?.prefix(12) ?? "none"))" : "\(ha?.prefix(12) ?? "none") -> \(hb?.prefix(12) ?? "none")"))
+            let out: [[String: Any]] = d.rows.map { r in
+                ["metric": r.key, "a": r.a.map(json) ?? NSNull(), "b": r.b.map(json) ?? NSNull(),
+                 "change": r.change.map { $0 as Any } ?? NSNull(), "exceeds_intervals": r.exceedsIntervals]
             }
-            for role in Set(a.datasets.map(\.role) + b.datasets.map(\.role)).sorted() {
-                let ha = a.datasets.first { $0.role == role }?.sha256, hb = b.datasets.first { $0.role == role }?.sha256
-                if ha != hb { notes.append("dataset \(role): \(ha?.prefix(12) ?? "none") -> \(hb?.prefix(12) ?? "none")") }
-            }
-            var checks: [[String]] = []
-            for c in Set(a.checks.map(\.expression) + b.checks.map(\.expression)).sorted() {
-                func s(_ r: RunReport) -> String { r.checks.first { $0.expression == c }.map { $0.passed ? "pass" : "FAIL" } ?? "-" }
-                checks.append([c, s(a), s(b)])
-            }
+            let checks = d.checks.map { [$0.expression, $0.a, $0.b] }
             if json {
                 print(jsonLine(["a": a.run.id, "b": b.run.id, "metrics": out, "notes": notes,
                                 "checks": checks.map { ["expression": $0[0], "a": $0[1], "b": $0[2]] }]))

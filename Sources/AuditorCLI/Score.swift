@@ -1,6 +1,8 @@
 // `auditor score`: per-text negative log-likelihood and perplexity of a JSON Lines file, JSON Lines out.
+import Audit
 import ArgumentParser
 import Foundation
+import LM
 import Model
 
 struct Score: ParsableCommand {

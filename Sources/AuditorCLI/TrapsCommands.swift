@@ -1,4 +1,5 @@
 // `auditor traps generate|inject|detect`: copyright traps (Meeus et al. 2024), from sampling to detection AUC.
+import Audit
 import ArgumentParser
 import Attacks
 import Foundation
@@ -166,52 +167,3 @@ func parseRanges(_ s: String) throws -> [ClosedRange<Double>] {
     }
 }
 
-func readTrapManifest(_ path: String) throws -> TrapManifest {
-    guard let d = FileManager.default.contents(atPath: path) else { throw InputError(path, "cannot read the manifest") }
-    do { return try JSONDecoder().decode(TrapManifest.self, from: d) } catch {
-        throw InputError(path, "not a trap manifest (\(error))")
-    }
-}
-
-/// One JSON Lines record: the object (to write back with a new text) or a bare JSON string.
-struct JSONLRecord {
-    let object: [String: Any]?
-    let text: String
-    func render(_ newText: String, field: String) -> String {
-        guard var o = object else { return String(decoding: try! JSONEncoder().encode(newText), as: UTF8.self) }
-        o[field] = newText
-        return jsonLine(o)
-    }
-}
-
-/// `readJSONLTexts` (which validates every line and rejects an empty file), keeping each record's other fields.
-func readJSONLRecords(_ path: String, field: String) throws -> [JSONLRecord] {
-    let texts = try readJSONLTexts(path, field: field)
-    let data = FileManager.default.contents(atPath: path) ?? Data()
-    var out: [JSONLRecord] = []
-    for slice in data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false) {
-        var line = Data(slice)
-        if line.last == UInt8(ascii: "\r") { line.removeLast() }
-        if line.allSatisfy({ $0 == 32 || $0 == 9 }) { continue }
-        let obj = try? JSONSerialization.jsonObject(with: line, options: [.fragmentsAllowed])
-        out.append(JSONLRecord(object: obj as? [String: Any], text: texts[out.count].text))
-    }
-    precondition(out.count == texts.count, "readJSONLTexts and readJSONLRecords disagree on the records of \(path)")
-    return out
-}
-
-/// The manifest must describe this dataset: same SHA-256 when recorded, every injected trap present exactly
-/// `repetitions` times and every control absent.
-func checkTrapDataset(_ m: TrapManifest, _ dataset: String, field: String, manifest: String) throws {
-    let texts = try readJSONLTexts(dataset, field: field).map(\.text)
-    if let want = m.datasetSHA256 {
-        let got = try sha256(file: dataset)
-        if got != want { throw InputError(manifest, "does not match dataset \(dataset): SHA-256 \(got.prefix(12))…, manifest says \(want.prefix(12))…") }
-    }
-    for t in m.traps {
-        let n = texts.reduce(0) { $0 + Traps.occurrences(of: t.text, in: $1) }
-        if n != t.repetitions {
-            throw InputError(manifest, "does not match dataset \(dataset): \(t.id) appears \(n) times, manifest says \(t.repetitions)")
-        }
-    }
-}

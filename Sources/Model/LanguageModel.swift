@@ -1,6 +1,7 @@
 // Opens a checkpoint (GGUF file, or Hugging Face directory with config.json + safetensors) as model + tokenizer.
 import Foundation
 import Checkpoint
+import LM
 import Tokenizer
 
 public enum CheckpointFormat: String, Sendable { case gguf, safetensors }

@@ -1,43 +1,10 @@
 // Next-token distributions under a sampling scheme (temperature, top-k, top-p) and seeded batched generation.
 import Foundation
+import LM
+import Stats
 import Tensor
 
-/// xoshiro256** seeded through SplitMix64: the same seed gives the same samples on every machine.
-public struct SeededRNG: RandomNumberGenerator, Sendable {
-    private var s: (UInt64, UInt64, UInt64, UInt64)
-    public init(seed: UInt64) {
-        var x = seed
-        func next() -> UInt64 {
-            x &+= 0x9E3779B97F4A7C15
-            var z = x
-            z = (z ^ (z >> 30)) &* 0xBF58476D1CE4E5B9
-            z = (z ^ (z >> 27)) &* 0x94D049BB133111EB
-            return z ^ (z >> 31)
-        }
-        s = (next(), next(), next(), next())
-    }
-    public mutating func next() -> UInt64 {
-        let result = ((s.1 &* 5) << 7 | (s.1 &* 5) >> 57) &* 9
-        let t = s.1 << 17
-        s.2 ^= s.0; s.3 ^= s.1; s.1 ^= s.2; s.0 ^= s.3; s.2 ^= t
-        s.3 = (s.3 << 45) | (s.3 >> 19)
-        return result
-    }
-    /// Uniform in [0, 1) with 53 random bits.
-    public mutating func uniform() -> Double { Double(next() >> 11) * 0x1.0p-53 }
-}
-
-/// How the next token is chosen. temperature 0 means greedy (argmax).
-public struct SamplingParams: Sendable, Equatable {
-    public var temperature: Double = 0
-    public var topK: Int = 0          // 0: no limit
-    public var topP: Double = 1       // 1: no limit
-    public var seed: UInt64 = 0
-    public init(temperature: Double = 0, topK: Int = 0, topP: Double = 1, seed: UInt64 = 0) {
-        self.temperature = temperature; self.topK = topK; self.topP = topP; self.seed = seed
-    }
-    public var isGreedy: Bool { temperature == 0 }
-
+extension SamplingParams {
     /// The sampling distribution q over token ids for one logit row, as (id, probability) sorted by descending
     /// probability, zero-probability tokens left out: softmax(l / T), keep the k most likely, then the smallest
     /// prefix whose mass reaches topP, renormalised (the order used by transformers' generate).

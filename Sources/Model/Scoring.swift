@@ -1,36 +1,8 @@
 // Per-token log-probabilities of texts under the model, with optional whole-vocabulary statistics and top-k,
 // computed in row chunks so that batch x length x vocab logits never exist at once.
 import Foundation
+import LM
 import Tensor
-
-public struct ScoreOptions: Sendable {
-    /// Mean and variance of ln p over the vocabulary at each position (what Min-K%++ needs).
-    public var vocabStats = false
-    /// The k most likely next tokens at each position.
-    public var topK = 0
-    /// Upper bound on rows (tokens) per forward pass; memory grows with it.
-    public var maxBatchTokens = 4096
-    public init(vocabStats: Bool = false, topK: Int = 0, maxBatchTokens: Int = 4096) {
-        self.vocabStats = vocabStats; self.topK = topK; self.maxBatchTokens = maxBatchTokens
-    }
-}
-
-public struct TopToken: Sendable, Equatable {
-    public let id: Int
-    public let logprob: Float
-}
-
-/// Scores of one sequence x1..xn: entry i (0-based) is about predicting x_{i+2} from x_1..x_{i+1}.
-public struct SequenceScores: Sendable {
-    public var logprobs: [Float] = []          // ln p(x_i | x_<i), i = 2..n
-    public var vocabMean: [Double]? = nil      // sum_v p_v ln p_v at each of those positions
-    public var vocabVariance: [Double]? = nil  // sum_v p_v (ln p_v - mean)^2
-    public var topK: [[TopToken]]? = nil
-    public init(logprobs: [Float] = [], vocabMean: [Double]? = nil, vocabVariance: [Double]? = nil, topK: [[TopToken]]? = nil) {
-        self.logprobs = logprobs; self.vocabMean = vocabMean; self.vocabVariance = vocabVariance; self.topK = topK
-    }
-    public var nll: Double { logprobs.isEmpty ? .nan : -logprobs.reduce(0.0) { $0 + Double($1) } / Double(logprobs.count) }
-}
 
 extension TransformerModel {
     /// Scores many token sequences. Sequences are packed into forward passes of at most `maxBatchTokens` rows

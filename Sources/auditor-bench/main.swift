@@ -3,7 +3,9 @@
 import Foundation
 import Glibc
 import Attacks
+import LM
 import Model
+import Stats
 import Tensor
 
 setvbuf(stdout, nil, _IOLBF, 0)

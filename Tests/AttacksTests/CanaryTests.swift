@@ -1,6 +1,8 @@
 // Canaries: formats, seeded generation and insertion, skew-normal CDF by hand, exposure by rank against a
 // brute-force enumeration of the whole space on a tiny model, and extrapolated exposure beside it.
 import Foundation
+import LM
+import Stats
 import XCTest
 import Attacks
 import Model
@@ -80,7 +82,7 @@ final class CanaryTests: XCTestCase {
         let lm = try LanguageModel.load(path: root.appendingPathComponent("Fixtures/tiny/llama").path)
         let f = try CanaryFormat("the code is {digits:3}")
         let all = (0..<1000).map { f.candidate($0) }
-        let ppl = Canaries.logPerplexityBits(lm, all)
+        let ppl = try Canaries.logPerplexityBits(lm, all)
         let sorted = ppl.enumerated().sorted { $0.element < $1.element || ($0.element == $1.element && $0.offset < $1.offset) }
         var rng = SeededRNG(seed: 11)
         var diffs: [Double] = []

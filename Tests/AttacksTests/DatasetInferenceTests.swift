@@ -3,6 +3,8 @@
 // simulation, power under a shift, and input errors.
 import Attacks
 import Foundation
+import LM
+import Stats
 import Model
 import XCTest
 
@@ -37,7 +39,7 @@ final class DatasetInferenceTests: XCTestCase {
         let fx = try JSONDecoder().decode(WelchFixtures.self, from: Data(contentsOf: welchFixture))
         XCTAssertEqual(fx.welch.count, 9)
         for c in fx.welch {
-            let r = try DatasetInference.welch(c.a, c.b)
+            let r = try Metrics.welch(c.a, c.b)
             assertRelative(r.t, c.t, 1e-9, "\(c.name) t")
             assertRelative(r.df, c.df, 1e-9, "\(c.name) df")
             assertRelative(r.pValue, c.p, 1e-9, "\(c.name) p")
@@ -47,14 +49,14 @@ final class DatasetInferenceTests: XCTestCase {
     func testStudentTTailMatchesScipy() throws {
         let fx = try JSONDecoder().decode(WelchFixtures.self, from: Data(contentsOf: welchFixture))
         for c in fx.student_t_sf {
-            assertRelative(DatasetInference.studentTUpperTail(c.t, df: c.df), c.sf, 1e-9, "P(T_\(c.df) > \(c.t))")
+            assertRelative(Metrics.studentTUpperTail(c.t, df: c.df), c.sf, 1e-9, "P(T_\(c.df) > \(c.t))")
         }
     }
 
     /// a = 1..5 (mean 3, variance 2.5), b = {0.5, 1.5, 1, 2, 0} (mean 1, variance 0.625): se^2 = 0.5 + 0.125,
     /// t = 2 / sqrt(0.625), df = 0.625^2 / (0.5^2/4 + 0.125^2/4) = 100/17.
     func testWelchByHand() throws {
-        let r = try DatasetInference.welch([1, 2, 3, 4, 5], [0.5, 1.5, 1.0, 2.0, 0.0])
+        let r = try Metrics.welch([1, 2, 3, 4, 5], [0.5, 1.5, 1.0, 2.0, 0.0])
         XCTAssertEqual(r.meanA, 3, accuracy: 1e-15)
         XCTAssertEqual(r.meanB, 1, accuracy: 1e-15)
         XCTAssertEqual(r.varianceA, 2.5, accuracy: 1e-14)
@@ -66,17 +68,17 @@ final class DatasetInferenceTests: XCTestCase {
     /// Closed forms: df = 1 is Cauchy, P(T > t) = 1/2 - atan(t)/pi; df = 2: P(T > t) = (1 - t / sqrt(2 + t^2)) / 2.
     func testStudentTClosedForms() {
         for t in [-30.0, -2, -0.5, 0, 0.1, 1, 3, 10, 1e3] {
-            assertRelative(DatasetInference.studentTUpperTail(t, df: 1), 0.5 - atan(t) / Double.pi, 1e-12, "Cauchy at \(t)")
-            assertRelative(DatasetInference.studentTUpperTail(t, df: 2), (1 - t / (2 + t * t).squareRoot()) / 2, 1e-10, "df 2 at \(t)")
+            assertRelative(Metrics.studentTUpperTail(t, df: 1), 0.5 - atan(t) / Double.pi, 1e-12, "Cauchy at \(t)")
+            assertRelative(Metrics.studentTUpperTail(t, df: 2), (1 - t / (2 + t * t).squareRoot()) / 2, 1e-10, "df 2 at \(t)")
         }
-        XCTAssertEqual(DatasetInference.studentTUpperTail(.infinity, df: 3), 0)
-        XCTAssertEqual(DatasetInference.studentTUpperTail(-.infinity, df: 3), 1)
+        XCTAssertEqual(Metrics.studentTUpperTail(.infinity, df: 3), 0)
+        XCTAssertEqual(Metrics.studentTUpperTail(-.infinity, df: 3), 1)
     }
 
     func testWelchErrors() {
-        XCTAssertThrowsError(try DatasetInference.welch([1], [1, 2, 3]))
-        XCTAssertThrowsError(try DatasetInference.welch([2, 2, 2], [1, 1]))
-        XCTAssertThrowsError(try DatasetInference.welch([1, .nan], [1, 2]))
+        XCTAssertThrowsError(try Metrics.welch([1], [1, 2, 3]))
+        XCTAssertThrowsError(try Metrics.welch([2, 2, 2], [1, 1]))
+        XCTAssertThrowsError(try Metrics.welch([1, .nan], [1, 2]))
     }
 
     // MARK: Split and fit
@@ -160,7 +162,7 @@ final class DatasetInferenceTests: XCTestCase {
         XCTAssertEqual(r.suspectScores.count, 100); XCTAssertEqual(r.validationScores.count, 90)
         XCTAssertEqual(r.weights.map(abs).min(), abs(r.weights[2]), "the noise feature has the smallest weight: \(r.weights)")
         // The reported test is Welch's on the reported scores.
-        let w = try DatasetInference.welch(r.suspectScores, r.validationScores)
+        let w = try Metrics.welch(r.suspectScores, r.validationScores)
         XCTAssertEqual(w.t, r.welch.t); XCTAssertEqual(w.pValue, r.pValue)
         // A shift downwards in every feature is found too: the fit chooses the sign.
         var h = Gaussian(seed: 78)

@@ -1,6 +1,8 @@
 // Extraction: edit distance and (n, p) arithmetic by hand, p_z against transformers' sampling processors on
 // SmolLM2, and a Monte-Carlo check that sampling reproduces a suffix at the rate p_z predicts.
 import Foundation
+import LM
+import Stats
 import XCTest
 import Attacks
 import Model
@@ -46,11 +48,11 @@ final class ExtractionTests: XCTestCase {
         let prefix = lm.tokenizer.encode("The licence grants")
         let cont = lm.model.generate(prompts: [prefix], maxNewTokens: 6)[0]
         var broken = cont; broken[5] = (broken[5] + 1) % lm.config.vocabSize
-        let r = Extraction.discoverable(lm.model, samples: [prefix + cont, prefix + broken], prefixLength: prefix.count, suffixLength: 6)
+        let r = try Extraction.discoverable(lm, samples: [prefix + cont, prefix + broken], prefixLength: prefix.count, suffixLength: 6)
         XCTAssertTrue(r[0].exact); XCTAssertEqual(r[0].normalizedEditDistance, 0)
         XCTAssertFalse(r[1].exact); XCTAssertEqual(r[1].normalizedEditDistance, 1.0 / 6, accuracy: 1e-12)
-        XCTAssertEqual(Extraction.suffixProbability(lm.model, prefix: prefix, suffix: cont, sampling: SamplingParams()).pz, 1)
-        XCTAssertEqual(Extraction.suffixProbability(lm.model, prefix: prefix, suffix: broken, sampling: SamplingParams()).pz, 0)
+        XCTAssertEqual(try Extraction.suffixProbability(lm, prefix: prefix, suffix: cont, sampling: SamplingParams()).pz, 1)
+        XCTAssertEqual(try Extraction.suffixProbability(lm, prefix: prefix, suffix: broken, sampling: SamplingParams()).pz, 0)
     }
 
     /// Sampling N times with the scheme reproduces the suffix at rate p_z (within 4 standard errors), and groups of n
@@ -60,7 +62,7 @@ final class ExtractionTests: XCTestCase {
         let scheme = SamplingParams(temperature: 1, topK: 8, topP: 0.95, seed: 2024)
         let prefix = lm.tokenizer.encode("Copyright (C) 2007")
         let suffix = lm.model.generate(prompts: [prefix], maxNewTokens: 3)[0]   // a likely suffix
-        let pz = Extraction.suffixProbability(lm.model, prefix: prefix, suffix: suffix, sampling: scheme).pz
+        let pz = try Extraction.suffixProbability(lm, prefix: prefix, suffix: suffix, sampling: scheme).pz
         XCTAssertGreaterThan(pz, 0.01, "the test needs a suffix that sampling actually hits")
         let N = 4000
         let out = lm.model.generate(prompts: Array(repeating: prefix, count: N), maxNewTokens: 3, sampling: scheme)
@@ -95,7 +97,7 @@ final class ExtractionTests: XCTestCase {
         var worst = 0.0
         for c in f.cases {
             let s = SamplingParams(temperature: c.scheme.temperature, topK: c.scheme.top_k, topP: c.scheme.top_p)
-            let r = Extraction.suffixProbability(lm.model, prefix: Array(c.ids[..<c.prefix_length]),
+            let r = try Extraction.suffixProbability(lm, prefix: Array(c.ids[..<c.prefix_length]),
                                                  suffix: Array(c.ids[c.prefix_length...]), sampling: s)
             XCTAssertEqual(r.tokenLogQ.count, c.token_logq.count)
             for (ours, ref) in zip(r.tokenLogQ, c.token_logq) {

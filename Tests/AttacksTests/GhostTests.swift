@@ -1,6 +1,8 @@
 // Ghost sentences: seeded passphrases, rank statistics by hand, and the last-k test on the tiny model against greedy
 // decoding computed here (a passphrase built from the model's own continuation must be reproduced).
 import Foundation
+import LM
+import Stats
 import XCTest
 import Attacks
 import Model
@@ -57,7 +59,7 @@ final class GhostTests: XCTestCase {
                 let tail = greedyWords(lm, head, budget: 24, k: k)
                 guard tail.count == k else { continue }
                 let phrase = head + " " + tail.joined(separator: " ")
-                let r = Ghost.lastKTest(lm, passphrase: phrase, k: k)
+                let r = try Ghost.lastKTest(lm, passphrase: phrase, k: k)
                 XCTAssertEqual(r.prompt, head)
                 XCTAssertEqual(r.expected, tail)
                 XCTAssertEqual(r.generated, tail, phrase)
@@ -74,13 +76,13 @@ final class GhostTests: XCTestCase {
                 let head = words.dropLast(k).joined(separator: " "), tail = Array(words.suffix(k))
                 let budget = lm.tokenizer.encode(" " + tail.joined(separator: " "), addBos: false).count + 4
                 let want = greedyWords(lm, head, budget: budget, k: k)
-                let r = Ghost.lastKTest(lm, passphrase: phrase, k: k)
+                let r = try Ghost.lastKTest(lm, passphrase: phrase, k: k)
                 XCTAssertEqual(r.generated, want, phrase)
                 XCTAssertEqual(r.reproduced, want == tail, phrase)
             }
         }
         // A context goes before the prompt, separated by one space.
-        XCTAssertEqual(Ghost.lastKTest(lm, passphrase: "apple river stone", context: "Note:", k: 1).prompt, "Note: apple river")
+        XCTAssertEqual(try Ghost.lastKTest(lm, passphrase: "apple river stone", context: "Note:", k: 1).prompt, "Note: apple river")
     }
 
     /// Perplexities of the perplexity test are exp(mean NLL) of BOS + text, recomputed with `score`.

@@ -1,6 +1,8 @@
 // MIAScorer: errors, forward-pass count and consistency with the pure functions (tiny llama), and agreement with
 // the independent Python scores of SmolLM2 in Fixtures/mia/smollm2_scores.json (scripts/fixtures/mia_fixtures.py).
 import Foundation
+import LM
+import Stats
 import XCTest
 import Model
 @testable import Attacks
@@ -10,34 +12,55 @@ private let miaRepoRoot = URL(fileURLWithPath: #filePath).deletingLastPathCompon
 private func miaFixture(_ rel: String) -> String { miaRepoRoot.appendingPathComponent("Fixtures/" + rel).path }
 
 /// Wraps a model and records every `score` call: the sequences and whether vocabulary statistics were asked for.
-private final class CountingModel: MIAModel {
-    let inner: any MIAModel
+private final class CountingModel: AuditableModel, @unchecked Sendable {
+    let inner: any AuditableModel
     var calls: [(sequences: [[Int]], vocabStats: Bool)] = []
-    init(_ inner: any MIAModel) { self.inner = inner }
-    func encode(_ text: String) -> [Int] { inner.encode(text) }
-    func encodeContinuation(_ text: String) -> [Int] { inner.encodeContinuation(text) }
+    init(_ inner: any AuditableModel) { self.inner = inner }
+    var identity: String { inner.identity }
+    var capabilities: ModelCapabilities { inner.capabilities }
     var contextLength: Int { inner.contextLength }
-    func score(_ sequences: [[Int]], vocabStats: Bool, maxBatchTokens: Int) -> [MIATokenScores] {
-        calls.append((sequences, vocabStats))
-        return inner.score(sequences, vocabStats: vocabStats, maxBatchTokens: maxBatchTokens)
+    var bosId: Int? { inner.bosId }
+    var eosId: Int? { inner.eosId }
+    var padId: Int? { inner.padId }
+    func encode(_ text: String, addBos: Bool?) throws -> [Int] { try inner.encode(text, addBos: addBos) }
+    func decode(_ ids: [Int], skipSpecial: Bool) throws -> String { try inner.decode(ids, skipSpecial: skipSpecial) }
+    func score(_ sequences: [[Int]], options: ScoreOptions, progress: ((Int, Int) -> Void)?) throws -> [SequenceScores] {
+        calls.append((sequences, options.vocabStats))
+        return try inner.score(sequences, options: options, progress: progress)
     }
+    func generate(prompts: [[Int]], maxNewTokens: Int, sampling: SamplingParams, stopTokens: Set<Int>,
+                  progress: ((Int) -> Void)?) throws -> [[Int]] {
+        try inner.generate(prompts: prompts, maxNewTokens: maxNewTokens, sampling: sampling, stopTokens: stopTokens, progress: progress)
+    }
+    func suffixProbabilities(_ pairs: [(prefix: [Int], suffix: [Int])], sampling: SamplingParams) throws
+        -> [(logQ: [Double], argmaxMatches: [Bool])] { try inner.suffixProbabilities(pairs, sampling: sampling) }
 }
 
 /// One token per whitespace-separated word (its length); each log-prob is -(token value), variance 1, mean 0.
-private struct WordModel: MIAModel {
-    func encode(_ text: String) -> [Int] {
+/// Scoring only: generation is not needed by MIAScorer.
+private final class WordModel: AuditableModel, @unchecked Sendable {
+    var identity: String { "word model" }
+    var capabilities: ModelCapabilities { .vocabularyStatistics }
+    var bosId: Int? { nil }
+    var eosId: Int? { nil }
+    var padId: Int? { nil }
+    func encode(_ text: String, addBos: Bool?) -> [Int] {
         let words: [Substring] = text.split(separator: " ")
         return words.map { $0.count }
     }
-    func encodeContinuation(_ text: String) -> [Int] { encode(text) }
+    func decode(_ ids: [Int], skipSpecial: Bool) -> String { ids.map { String(repeating: "x", count: $0) }.joined(separator: " ") }
     var contextLength: Int { 16 }
-    func score(_ sequences: [[Int]], vocabStats: Bool, maxBatchTokens: Int) -> [MIATokenScores] {
+    func score(_ sequences: [[Int]], options: ScoreOptions, progress: ((Int, Int) -> Void)?) -> [SequenceScores] {
         sequences.map { s in
             let lp = s.dropFirst().map { -Float($0) }
-            return vocabStats ? MIATokenScores(logprobs: lp, vocabMean: lp.map { _ in 0 }, vocabVariance: lp.map { _ in 1 })
-                              : MIATokenScores(logprobs: lp)
+            return options.vocabStats ? SequenceScores(logprobs: lp, vocabMean: lp.map { _ in 0 }, vocabVariance: lp.map { _ in 1 })
+                                      : SequenceScores(logprobs: lp)
         }
     }
+    func generate(prompts: [[Int]], maxNewTokens: Int, sampling: SamplingParams, stopTokens: Set<Int>,
+                  progress: ((Int) -> Void)?) throws -> [[Int]] { try require(.seededSampling, for: "generation"); return [] }
+    func suffixProbabilities(_ pairs: [(prefix: [Int], suffix: [Int])], sampling: SamplingParams) throws
+        -> [(logQ: [Double], argmaxMatches: [Bool])] { try require(.samplingProbabilities, for: "suffix probabilities"); return [] }
 }
 
 private struct MIAFixture: Decodable {

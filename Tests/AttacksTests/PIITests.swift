@@ -3,6 +3,8 @@
 // strings), known-list normalisation, and the probe on a tiny model (batch independence, counts, intervals).
 import Attacks
 import Foundation
+import LM
+import Stats
 import Model
 import XCTest
 
@@ -203,9 +205,9 @@ final class PIITests: XCTestCase {
         let prompts = ["My phone number is", "Contact me at", "The card number"].map { lm.tokenizer.encode($0) }
         let sampling = SamplingParams(temperature: 1, topK: 40, seed: 3)
         let decode = { (ids: [Int]) in lm.tokenizer.decode(ids) }
-        let a = try PII.probe(lm.model, prompts: prompts, samplesPerPrompt: 3, maxNewTokens: 24, sampling: sampling,
+        let a = try PII.probe(lm, prompts: prompts, samplesPerPrompt: 3, maxNewTokens: 24, sampling: sampling,
                               known: ["+1 415 555 2671"], batchSize: 2, decode: decode)
-        let b = try PII.probe(lm.model, prompts: prompts, samplesPerPrompt: 3, maxNewTokens: 24, sampling: sampling,
+        let b = try PII.probe(lm, prompts: prompts, samplesPerPrompt: 3, maxNewTokens: 24, sampling: sampling,
                               known: ["+1 415 555 2671"], batchSize: 32, decode: decode)
         XCTAssertEqual(a.samples.map(\.completion), b.samples.map(\.completion), "results do not depend on the batch size")
         XCTAssertEqual(a.samples.map { [$0.promptIndex, $0.sampleIndex] },

@@ -1,6 +1,8 @@
 // Copyright traps: AUC of a hand-made score set, manifest round trip, near-duplicate removal on a constructed case,
 // injection counts and positions, and on the tiny model: reported perplexities against `score`, detection arithmetic.
 import Foundation
+import LM
+import Stats
 import XCTest
 import Attacks
 import Model

@@ -2,6 +2,7 @@
 // fields and their arithmetic, seeding, redaction (no detector match survives without --show-secrets), bad input.
 import Attacks
 import Foundation
+import Stats
 import XCTest
 
 final class DIPIICLITests: XCTestCase {
@@ -55,7 +56,7 @@ final class DIPIICLITests: XCTestCase {
         // Welch's df lies between min(n) - 1 and n_a + n_b - 2 (test halves 6 and 6).
         XCTAssertTrue(df >= 5 - 1e-9 && df <= 10 + 1e-9, "df = \(df)")
         // The p-value is P(T_df > t): it is the Student tail of the reported t and df.
-        XCTAssertEqual(p, DatasetInference.studentTUpperTail(t, df: df), accuracy: 1e-15)
+        XCTAssertEqual(p, Metrics.studentTUpperTail(t, df: df), accuracy: 1e-15)
         XCTAssertEqual(o["significant"] as? Bool, p < 0.05)
         let verdict = try XCTUnwrap(o["verdict"] as? String)
         XCTAssertTrue(verdict.contains(p < 0.05 ? "same distribution" : "no evidence"), verdict)

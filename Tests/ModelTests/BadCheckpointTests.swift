@@ -2,7 +2,9 @@
 import Foundation
 import XCTest
 import Checkpoint
+import LM
 import Model
+import Stats
 
 final class BadCheckpointTests: XCTestCase {
     /// A copy of the tiny Llama whose tensors pass through `edit` before being written back.

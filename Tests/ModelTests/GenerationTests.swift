@@ -1,7 +1,9 @@
 // The KV-cache path against full re-scoring, batch independence, seeding, and the sampling distribution by hand.
 import Foundation
 import XCTest
+import LM
 @testable import Model
+import Stats
 import Tensor
 
 final class GenerationTests: XCTestCase {

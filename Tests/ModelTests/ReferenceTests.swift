@@ -1,7 +1,9 @@
 // Log-probabilities, vocabulary statistics and greedy continuations against Hugging Face transformers (float32).
 import Foundation
 import XCTest
+import LM
 import Model
+import Stats
 import Tensor
 
 final class ReferenceTests: XCTestCase {

@@ -1,7 +1,9 @@
 // Shared test helpers: fixture paths, the reference JSON written by scripts/fixtures, the cached SmolLM2.
 import Foundation
 import XCTest
+import LM
 import Model
+import Stats
 import Checkpoint
 
 let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()

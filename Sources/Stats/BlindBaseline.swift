@@ -2,7 +2,6 @@
 // non-members (shared/REFERENCES.md section 2, "blind baselines" pitfall). A high value means the two sets differ in
 // distribution, so any membership-inference AUC measured on them is inflated.
 import Foundation
-import Model
 
 extension Metrics {
     /// The blind features, in the order they are reported.

@@ -1,80 +1,62 @@
 // The audit spec (audits/*.yml): parsed with Yams, validated node by node so every error names file:line:column.
+import Attacks
 import Foundation
 import Yams
 
-/// A problem in a spec file, at a place in it: "audits/x.yml:12:5: unknown key 'attaks' (expected one of: ...)".
-struct SpecError: Error, CustomStringConvertible {
-    let file: String, line: Int, column: Int, message: String
-    var description: String { "\(file):\(line):\(column): \(message)" }
-}
-
 /// A validated audit spec. Paths are resolved against the spec file's folder; `~` is expanded.
-struct AuditSpec {
-    struct Threshold { var expression: String; var metric: String; var op: String; var value: Double; var line: Int; var column: Int }
-    struct MIA { var attacks: [String]; var ks: [Double]; var resamples: Int; var blindBaseline: Bool }
-    struct ExtractionSpec {
-        var prefixes: [Int]; var suffix: Int; var approxThreshold: Double
-        var temperature: Double; var topK: Int; var topP: Double; var n: Int; var p: Double
+public struct AuditSpec: Sendable {
+    public struct Threshold: Sendable {
+        public var expression: String, figure: Figure, op: String, value: Double, line: Int, column: Int
+        public var metric: String { figure.key }
     }
-    struct CanarySpec { var enumerateUpTo: Int; var references: Int; var words: String? }
-    struct TrapsSpec { var resamples: Int }
+    public struct MIA: Sendable { public var attacks: [String], ks: [Double], resamples: Int, blindBaseline: Bool }
+    public struct ExtractionSpec: Sendable {
+        public var prefixes: [Int], suffix: Int, approxThreshold: Double
+        public var temperature: Double, topK: Int, topP: Double, n: Int, p: Double
+    }
+    public struct CanarySpec: Sendable { public var enumerateUpTo: Int, references: Int, words: String? }
+    public struct TrapsSpec: Sendable { public var resamples: Int }
 
-    var path: String
-    var text: String
-    var name: String
-    var seed: UInt64
-    var target: String
-    var targetIsDefault: Bool
-    var reference: String?
-    var field: String
-    var members: String?, nonmembers: String?, extraction: String?, canaries: String?, traps: String?
-    var mia: MIA?
-    var extractionSpec: ExtractionSpec?
-    var canary: CanarySpec?
-    var trapsSpec: TrapsSpec?
-    var thresholds: [Threshold]
-    var title: String?
-    var histogramBins: Int
+    public var path: String
+    public var text: String
+    public var name: String
+    public var seed: UInt64
+    public var target: String
+    public var targetIsDefault: Bool
+    public var reference: String?
+    public var field: String
+    public var members: String?, nonmembers: String?, extraction: String?, canaries: String?, traps: String?
+    public var mia: MIA?
+    public var extractionSpec: ExtractionSpec?
+    public var canary: CanarySpec?
+    public var trapsSpec: TrapsSpec?
+    public var thresholds: [Threshold]
+    public var title: String?
+    public var histogramBins: Int
 
-    static let miaAttacks = ["loss", "zlib", "mink", "minkpp", "reference"]
-
-    /// Metric keys this spec's attacks produce: what a threshold may name.
-    var producedMetrics: [String] {
-        var keys: [String] = []
+    /// The figures this spec's steps produce, from the catalog: what a threshold may name. Per-repetition figures
+    /// are left out; they depend on the manifests.
+    public var producedFigures: [Figure] {
+        var figures: [Figure] = []
         if let mia {
-            for a in miaAttackNames(mia) {
-                keys += ["auc", "tpr_at_fpr_1pct", "tpr_at_fpr_0.1pct"].map { "mia.\(a).\($0)" }
-            }
-            if mia.blindBaseline { keys.append("mia.blind_baseline.auc") }
+            for a in miaAttacks(mia) { figures += [.miaAUC(a), .miaTPR(a, .onePercent), .miaTPR(a, .tenthPercent)] }
+            if mia.blindBaseline { figures.append(.blindBaselineAUC) }
         }
         if let e = extractionSpec {
-            keys += ["exact", "approximate", "np"].map { "extraction.\($0).rate" }
-            for p in e.prefixes { keys += ["exact", "approximate", "np"].map { "extraction.prefix_\(p).\($0).rate" } }
+            figures += Figure.ExtractionKind.allCases.map { .extractionRate($0, prefix: nil) }
+            for p in e.prefixes { figures += Figure.ExtractionKind.allCases.map { .extractionRate($0, prefix: p) } }
         }
-        if canary != nil { keys += ["canary.exposure.max", "canary.exposure.mean"] }
-        if trapsSpec != nil { keys.append("traps.auc") }
-        return keys
+        if canary != nil { figures += [.canaryExposure(.max, repetitions: nil), .canaryExposure(.mean, repetitions: nil)] }
+        if trapsSpec != nil { figures.append(.trapsAUC(repetitions: nil)) }
+        return figures
     }
 
-    /// "mink" and "minkpp" expand to one attack per k, named as the `mia` command names them.
-    func miaAttackNames(_ m: MIA) -> [String] {
-        m.attacks.flatMap { a -> [String] in
-            switch a {
-            case "mink": return m.ks.map { "mink_\(fmtK($0))" }
-            case "minkpp": return m.ks.map { "minkpp_\(fmtK($0))" }
-            default: return [a]
-            }
-        }
-    }
-}
-
-func fmtK(_ k: Double) -> String {
-    let s = String(k)
-    return s.hasSuffix(".0") ? String(s.dropLast(2)) : s
+    /// The spec's attack families expanded to one attack per k.
+    public func miaAttacks(_ m: MIA) -> [MIAAttack] { MIAAttack.expand(m.attacks, ks: m.ks) }
 }
 
 /// Reads and validates a spec. Throws SpecError (with a place) or InputError (unreadable file).
-func loadAuditSpec(_ path: String) throws -> AuditSpec {
+public func loadAuditSpec(_ path: String) throws -> AuditSpec {
     guard let data = FileManager.default.contents(atPath: path) else { throw InputError(path, "cannot read the audit spec") }
     guard let text = String(data: data, encoding: .utf8) else { throw InputError(path, "not valid UTF-8") }
     let node: Node
@@ -232,12 +214,12 @@ private struct SpecReader {
         if let e = am["mia"] {
             try needs(e, ["members", "nonmembers"])
             let o = try options(e, "attacks.mia", ["attacks", "k", "resamples", "blind_baseline"])
-            var attacks = spec.reference == nil ? ["loss", "zlib", "mink", "minkpp"] : AuditSpec.miaAttacks
+            var attacks = spec.reference == nil ? ["loss", "zlib", "mink", "minkpp"] : MIAAttack.families
             if let a = o["attacks"] {
                 attacks = try list(a.value).map { n in
                     let s = try string(n, "attacks.mia.attacks")
-                    guard AuditSpec.miaAttacks.contains(s) else {
-                        throw fail(n, "attacks.mia.attacks: unknown attack '\(s)' (expected: \(AuditSpec.miaAttacks.joined(separator: ", ")))")
+                    guard MIAAttack.families.contains(s) else {
+                        throw fail(n, "attacks.mia.attacks: unknown attack '\(s)' (expected: \(MIAAttack.families.joined(separator: ", ")))")
                     }
                     if s == "reference" && spec.reference == nil {
                         throw fail(n, "attacks.mia.attacks: 'reference' needs a reference checkpoint (reference: {checkpoint: PATH})")
@@ -303,7 +285,7 @@ private struct SpecReader {
             guard case let .sequence(items) = t.value else {
                 throw fail(t.value, "thresholds: expected a list like ['mia.loss.auc <= 0.60']")
             }
-            let produced = spec.producedMetrics
+            let produced = spec.producedFigures
             for n in items {
                 let s = try string(n, "thresholds")
                 spec.thresholds.append(try threshold(s, n, produced: produced))
@@ -313,7 +295,7 @@ private struct SpecReader {
     }
 
     /// "METRIC OP NUMBER", OP one of <= < >= > ==.
-    func threshold(_ s: String, _ n: Node, produced: [String]) throws -> AuditSpec.Threshold {
+    func threshold(_ s: String, _ n: Node, produced: [Figure]) throws -> AuditSpec.Threshold {
         let parts = s.split(separator: " ", omittingEmptySubsequences: true).map(String.init)
         let ops = ["<=", "<", ">=", ">", "=="]
         guard parts.count == 3, ops.contains(parts[1]), let v = Double(parts[2]), v.isFinite else {
@@ -321,14 +303,14 @@ private struct SpecReader {
         }
         // Per-repetition figures depend on the manifests' repetition counts, known only when the run reads them;
         // one the run does not produce fails its check ("was not produced").
-        let perRepetition = parts[0].range(of: #"^(canary\.rep_[0-9]+\.exposure\.(mean|max)|traps\.rep_[0-9]+\.auc)$"#,
-                                           options: .regularExpression) != nil
+        let produced = produced.map(\.key)
+        let figure = Figure(key: parts[0])
         let family = produced.contains(parts[0].hasPrefix("canary.") ? "canary.exposure.max" : "traps.auc")
-        guard produced.contains(parts[0]) || (perRepetition && family) else {
+        guard let figure, produced.contains(parts[0]) || (figure.isPerRepetition && family) else {
             let shown = produced.prefix(12).joined(separator: ", ") + (produced.count > 12 ? ", ..." : "")
             throw fail(n, "thresholds: '\(parts[0])' is not a metric this spec produces (it produces: \(produced.isEmpty ? "none" : shown))")
         }
         let m = n.mark
-        return .init(expression: s, metric: parts[0], op: parts[1], value: v, line: m?.line ?? 0, column: m?.column ?? 0)
+        return .init(expression: s, figure: figure, op: parts[1], value: v, line: m?.line ?? 0, column: m?.column ?? 0)
     }
 }

@@ -1,8 +1,8 @@
 // Tests for Metrics: scikit-learn / scipy fixtures (scripts/fixtures/metrics_fixtures.py), hand-computed cases,
 // input errors, thresholds, bootstrap coverage on synthetic scores with a known AUC, and the blind baseline.
-import Attacks
+
 import Foundation
-import Model
+import Stats
 import XCTest
 
 private let metricsFixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()

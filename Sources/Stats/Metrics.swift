@@ -8,7 +8,7 @@
 // - Scores must be finite; NaN or infinity is an error (it means the attack produced no score).
 // - A "positive decision" at threshold t is `score >= t` on the ROC curve (scikit-learn) and `score > t` for a
 //   threshold calibrated on non-members (`threshold(atFPR:nonMemberScores:)`); each says so where it is defined.
-import Model
+import Foundation
 
 /// Bad input to a metric: a message that says what was wrong and how to fix it.
 public enum MetricsError: Error, CustomStringConvertible, Equatable {

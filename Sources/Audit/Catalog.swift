@@ -1,0 +1,168 @@
+// The metric catalog: every figure an audit can produce, declared once (key, step, label, unit, decimals, direction,
+// how its interval is made). The spec check, the runner and the threshold evaluation read it; a run stores each
+// figure's label with its value, so a report re-rendered later reads what was declared when the run was made.
+import Attacks
+import Store
+
+/// Which way a figure moves when the model leaks more.
+public enum LeakDirection: String, Sendable {
+    case higherLeaks = "higher means more leakage"
+    case lowerLeaks = "lower means more leakage"
+}
+
+/// How a figure's 95% interval is made.
+public enum IntervalKind: String, Sendable {
+    case bootstrap = "stratified percentile bootstrap"
+    case clopperPearson = "Clopper-Pearson (exact binomial)"
+    case canaryRanks = "each canary's Clopper-Pearson interval on its sampled rank"
+}
+
+/// One figure of an audit. `key` is its one spelling: what thresholds name, what the store and reports show.
+public enum Figure: Hashable, Sendable {
+    public enum TPRLevel: Hashable, Sendable, CaseIterable { case onePercent, tenthPercent }
+    public enum ExtractionKind: String, Hashable, Sendable, CaseIterable { case exact, approximate, np }
+    public enum Aggregate: String, Hashable, Sendable, CaseIterable { case max, mean }
+
+    case miaAUC(MIAAttack)
+    case miaTPR(MIAAttack, TPRLevel)
+    case blindBaselineAUC
+    /// At one prefix length, or (prefix nil) at any tested prefix length.
+    case extractionRate(ExtractionKind, prefix: Int?)
+    /// Over all canaries, or (repetitions set) over those inserted that many times.
+    case canaryExposure(Aggregate, repetitions: Int?)
+    /// Over all injected traps, or (repetitions set) over those injected that many times.
+    case trapsAUC(repetitions: Int?)
+
+    /// What the runner knows when it labels a figure: the spec's parameters and the run's own findings.
+    public struct LabelContext: Sendable {
+        public var approxThreshold = 0.1, n = 100, p = 0.5
+        public var blindFeature = "", trapsStatistic = ""
+        public init() {}
+    }
+
+    public var key: String {
+        switch self {
+        case .miaAUC(let a): return "mia.\(a.key).auc"
+        case .miaTPR(let a, .onePercent): return "mia.\(a.key).tpr_at_fpr_1pct"
+        case .miaTPR(let a, .tenthPercent): return "mia.\(a.key).tpr_at_fpr_0.1pct"
+        case .blindBaselineAUC: return "mia.blind_baseline.auc"
+        case .extractionRate(let k, nil): return "extraction.\(k.rawValue).rate"
+        case .extractionRate(let k, let p?): return "extraction.prefix_\(p).\(k.rawValue).rate"
+        case .canaryExposure(let a, nil): return "canary.exposure.\(a.rawValue)"
+        case .canaryExposure(let a, let r?): return "canary.rep_\(r).exposure.\(a.rawValue)"
+        case .trapsAUC(nil): return "traps.auc"
+        case .trapsAUC(let r?): return "traps.rep_\(r).auc"
+        }
+    }
+
+    /// The audit step that produces it.
+    public var step: String {
+        switch self {
+        case .miaAUC, .miaTPR, .blindBaselineAUC: return "mia"
+        case .extractionRate: return "extraction"
+        case .canaryExposure: return "canary"
+        case .trapsAUC: return "traps"
+        }
+    }
+
+    public var unit: String {
+        if case .canaryExposure = self { return "bits" }
+        if case .extractionRate = self { return "fraction of samples" }
+        return ""
+    }
+
+    public var decimals: Int { if case .canaryExposure = self { return 1 } else { return 3 } }
+
+    /// Every figure of the catalog grows with leakage (an AUC above 0.5, a rate, an exposure).
+    public var direction: LeakDirection { .higherLeaks }
+
+    public var interval: IntervalKind {
+        switch self {
+        case .miaAUC, .miaTPR, .blindBaselineAUC, .trapsAUC: return .bootstrap
+        case .extractionRate: return .clopperPearson
+        case .canaryExposure: return .canaryRanks
+        }
+    }
+
+    public func label(_ c: LabelContext = LabelContext()) -> String {
+        switch self {
+        case .miaAUC(let a): return "\(a.label), ROC AUC"
+        case .miaTPR(let a, .onePercent): return "\(a.label), TPR at 1% FPR"
+        case .miaTPR(let a, .tenthPercent): return "\(a.label), TPR at 0.1% FPR"
+        case .blindBaselineAUC:
+            return "Blind baseline (no model; best of length and bag of words: \(c.blindFeature)), ROC AUC"
+        case .extractionRate(let k, let prefix):
+            let what: String
+            switch (k, prefix) {
+            case (.exact, nil): what = "exact"
+            case (.exact, _): what = "exact (greedy reproduces the suffix)"
+            case (.approximate, nil): what = "approximate"
+            case (.approximate, _): what = "approximate (edit distance <= \(c.approxThreshold))"
+            case (.np, _): what = "(\(c.n), \(c.p))-discoverable"
+            }
+            return prefix.map { "Extraction rate at a \($0)-token prefix, \(what)" }
+                ?? "Extraction rate, \(what) at any tested prefix length"
+        case .canaryExposure(let a, nil):
+            return "Canary exposure, \(a == .max ? "maximum" : "mean") (bits)"
+        case .canaryExposure(let a, let r?):
+            return "Canary exposure of canaries inserted \(r) time\(r == 1 ? "" : "s"), \(a == .max ? "maximum" : "mean") (bits)"
+        case .trapsAUC(nil): return "Copyright traps, injected vs never-injected, ROC AUC (score \(c.trapsStatistic))"
+        case .trapsAUC(let r?): return "Copyright traps injected \(r) times vs controls, ROC AUC"
+        }
+    }
+
+    /// The stored record of this figure's value.
+    public func record(_ value: Double, lower: Double?, upper: Double?, n: Int, method: String,
+                       _ context: LabelContext = LabelContext()) -> MetricRecord {
+        MetricRecord(step: step, key: key, value: value, lower: lower, upper: upper, n: n, method: method, label: label(context))
+    }
+
+    /// The figure a key names, or nil. Per-repetition keys parse for any count; whether a run produces them depends
+    /// on its manifests.
+    public init?(key: String) {
+        let parts = key.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
+        func count(_ s: String, _ prefix: String) -> Int? {
+            guard s.hasPrefix(prefix), let n = Int(s.dropFirst(prefix.count)), n >= 1, String(n) == s.dropFirst(prefix.count) else { return nil }
+            return n
+        }
+        switch parts.first {
+        case "mia":
+            if key == "mia.blind_baseline.auc" { self = .blindBaselineAUC; return }
+            // The attack key may hold a dot (mink_0.2): the figure is whatever follows it.
+            for (suffix, figure) in [(".auc", 0), (".tpr_at_fpr_1pct", 1), (".tpr_at_fpr_0.1pct", 2)] where key.hasSuffix(suffix) {
+                guard let a = MIAAttack(key: String(key.dropFirst(4).dropLast(suffix.count))), a.key == String(key.dropFirst(4).dropLast(suffix.count))
+                else { return nil }
+                self = figure == 0 ? .miaAUC(a) : .miaTPR(a, figure == 1 ? .onePercent : .tenthPercent)
+                return
+            }
+            return nil
+        case "extraction":
+            guard parts.last == "rate" else { return nil }
+            if parts.count == 3, let k = ExtractionKind(rawValue: parts[1]) { self = .extractionRate(k, prefix: nil); return }
+            if parts.count == 4, let p = count(parts[1], "prefix_"), let k = ExtractionKind(rawValue: parts[2]) {
+                self = .extractionRate(k, prefix: p); return
+            }
+            return nil
+        case "canary":
+            guard parts.count == 3 || parts.count == 4, let a = Aggregate(rawValue: parts.last!), parts[parts.count - 2] == "exposure"
+            else { return nil }
+            if parts.count == 3 { self = .canaryExposure(a, repetitions: nil); return }
+            guard let r = count(parts[1], "rep_") else { return nil }
+            self = .canaryExposure(a, repetitions: r)
+        case "traps":
+            if key == "traps.auc" { self = .trapsAUC(repetitions: nil); return }
+            guard parts.count == 3, parts[2] == "auc", let r = count(parts[1], "rep_") else { return nil }
+            self = .trapsAUC(repetitions: r)
+        default:
+            return nil
+        }
+    }
+
+    /// True for figures whose existence depends on a manifest's repetition counts.
+    public var isPerRepetition: Bool {
+        switch self {
+        case .canaryExposure(_, let r?), .trapsAUC(let r?): return r >= 1
+        default: return false
+        }
+    }
+}

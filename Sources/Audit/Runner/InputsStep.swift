@@ -1,0 +1,48 @@
+// The inputs step: load and hash every checkpoint and dataset first, so a bad file fails before any long computation.
+import Attacks
+import Foundation
+import Store
+
+/// The models and data the later steps read.
+struct AuditInputs {
+    var target: AuditedModel
+    var reference: AuditedModel?
+    var memberTexts: [String] = [], nonmemberTexts: [String] = []
+    var extractionTexts: [(id: Any?, text: String)] = []
+    var canaryManifest: CanaryManifest?
+    var trapManifest: TrapManifest?
+}
+
+extension AuditRunner {
+    func loadInputs() throws -> (AuditInputs, StepOutput) {
+        var inputs = AuditInputs(target: try loadModel(spec.target, "target"),
+                                 reference: try spec.reference.map { try loadModel($0, "reference") })
+        var out = StepOutput(checkpoints: [inputs.target.record] + (inputs.reference.map { [$0.record] } ?? []))
+        if let p = spec.members {
+            inputs.memberTexts = try readJSONLTexts(p, field: spec.field).map(\.text)
+            out.datasets.append(try datasetRecord("members", p, inputs.memberTexts.count))
+        }
+        if let p = spec.nonmembers {
+            inputs.nonmemberTexts = try readJSONLTexts(p, field: spec.field).map(\.text)
+            out.datasets.append(try datasetRecord("nonmembers", p, inputs.nonmemberTexts.count))
+        }
+        if let p = spec.extraction {
+            inputs.extractionTexts = try readJSONLTexts(p, field: spec.field)
+            out.datasets.append(try datasetRecord("extraction", p, inputs.extractionTexts.count))
+        }
+        if let p = spec.canaries {
+            let m = try readCanaryManifest(p)
+            if m.canaries.isEmpty { throw InputError(p, "the manifest lists no canaries") }
+            inputs.canaryManifest = m
+            out.datasets.append(try datasetRecord("canaries", p, m.canaries.count))
+            if let w = spec.canary?.words { out.datasets.append(try datasetRecord("canary-words", w, try readWordList(w).count)) }
+        }
+        if let p = spec.traps {
+            let m = try readTrapManifest(p)
+            if m.traps.isEmpty { throw InputError(p, "the manifest lists no traps") }
+            inputs.trapManifest = m
+            out.datasets.append(try datasetRecord("traps", p, m.traps.count))
+        }
+        return (inputs, out)
+    }
+}

@@ -19,16 +19,63 @@ public struct StoreError: Error, CustomStringConvertible, LocalizedError {
 /// A value SQLite stores. NaN has no place here: SQLite would silently turn it into NULL.
 enum SQLValue {
     case null, integer(Int64), real(Double), text(String)
-}
 
-protocol SQLBindable { var sqlValue: SQLValue { get } }
-extension String: SQLBindable { var sqlValue: SQLValue { .text(self) } }
-extension Int: SQLBindable { var sqlValue: SQLValue { .integer(Int64(self)) } }
-extension Int32: SQLBindable { var sqlValue: SQLValue { .integer(Int64(self)) } }
-extension Int64: SQLBindable { var sqlValue: SQLValue { .integer(self) } }
-extension Double: SQLBindable { var sqlValue: SQLValue { .real(self) } }
-extension Bool: SQLBindable { var sqlValue: SQLValue { .integer(self ? 1 : 0) } }
-extension Optional: SQLBindable where Wrapped: SQLBindable { var sqlValue: SQLValue { self?.sqlValue ?? .null } }
+    /// How an error names a value it did not expect.
+    var kind: String {
+        switch self {
+        case .null: "NULL"
+        case .integer: "an integer"
+        case .real: "a real"
+        case .text: "text"
+        }
+    }
+}
+/// A Swift value that binds to a parameter and reads back from a column; `init` fails on a value of another type.
+protocol SQLBindable {
+    var sqlValue: SQLValue { get }
+    init?(sqlValue: SQLValue)
+}
+extension String: SQLBindable {
+    var sqlValue: SQLValue { .text(self) }
+    init?(sqlValue: SQLValue) { guard case .text(let v) = sqlValue else { return nil }; self = v }
+}
+extension Int: SQLBindable {
+    var sqlValue: SQLValue { .integer(Int64(self)) }
+    init?(sqlValue: SQLValue) { guard case .integer(let v) = sqlValue else { return nil }; self.init(exactly: v) }
+}
+extension Int32: SQLBindable {
+    var sqlValue: SQLValue { .integer(Int64(self)) }
+    init?(sqlValue: SQLValue) { guard case .integer(let v) = sqlValue else { return nil }; self.init(exactly: v) }
+}
+extension Int64: SQLBindable {
+    var sqlValue: SQLValue { .integer(self) }
+    init?(sqlValue: SQLValue) { guard case .integer(let v) = sqlValue else { return nil }; self = v }
+}
+extension Double: SQLBindable {
+    var sqlValue: SQLValue { .real(self) }
+    init?(sqlValue: SQLValue) {
+        switch sqlValue {
+        case .real(let v): self = v
+        case .integer(let v): self.init(exactly: v)  // a REAL column keeps a REAL, but an expression may yield an integer
+        default: return nil
+        }
+    }
+}
+extension Bool: SQLBindable {
+    var sqlValue: SQLValue { .integer(self ? 1 : 0) }
+    init?(sqlValue: SQLValue) {
+        guard case .integer(let v) = sqlValue, v == 0 || v == 1 else { return nil }
+        self = v == 1
+    }
+}
+extension Optional: SQLBindable where Wrapped: SQLBindable {
+    var sqlValue: SQLValue { self?.sqlValue ?? .null }
+    init?(sqlValue: SQLValue) {
+        if case .null = sqlValue { self = .none; return }
+        guard let v = Wrapped(sqlValue: sqlValue) else { return nil }
+        self = v
+    }
+}
 
 /// SQLITE_CONSTRAINT_FOREIGNKEY, a macro Swift does not import.
 let sqliteForeignKeyViolation: Int32 = SQLITE_CONSTRAINT | (3 << 8)
@@ -185,16 +232,24 @@ struct Statement {
         while try step() {}
     }
 
-    func isNull(_ column: Int32) -> Bool { sqlite3_column_type(handle, column) == SQLITE_NULL }
+    /// The names of the result columns, in order.
+    var columnNames: [String] {
+        (0..<sqlite3_column_count(handle)).map { String(cString: sqlite3_column_name(handle, $0)) }
+    }
+
+    func value(_ column: Int32) -> SQLValue {
+        switch sqlite3_column_type(handle, column) {
+        case SQLITE_NULL: return .null
+        case SQLITE_INTEGER: return .integer(int64(column))
+        case SQLITE_FLOAT: return .real(sqlite3_column_double(handle, column))
+        default: return .text(text(column))  // TEXT; the schema has no BLOB column
+        }
+    }
+
     func int64(_ column: Int32) -> Int64 { sqlite3_column_int64(handle, column) }
-    func int(_ column: Int32) -> Int { Int(sqlite3_column_int64(handle, column)) }
-    func double(_ column: Int32) -> Double { sqlite3_column_double(handle, column) }
     func text(_ column: Int32) -> String {
         guard let bytes = sqlite3_column_text(handle, column) else { return "" }
         let count = Int(sqlite3_column_bytes(handle, column))
         return String(decoding: UnsafeBufferPointer(start: bytes, count: count), as: UTF8.self)
     }
-    func optionalInt(_ column: Int32) -> Int? { isNull(column) ? nil : int(column) }
-    func optionalDouble(_ column: Int32) -> Double? { isNull(column) ? nil : double(column) }
-    func optionalText(_ column: Int32) -> String? { isNull(column) ? nil : text(column) }
 }

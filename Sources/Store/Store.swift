@@ -11,8 +11,6 @@ public final class Store: @unchecked Sendable {
     public let path: String
     private let db: Connection
     private let lock = NSLock()
-    private let encoder = JSONEncoder()
-    private let decoder = JSONDecoder()
 
     /// Opens `path`, creating the file and its schema if needed. The parent directory must already exist.
     public init(path: String) throws {
@@ -23,10 +21,6 @@ public final class Store: @unchecked Sendable {
             throw StoreError(path: path, message: "directory '\(parent)' does not exist; create it first")
         }
         db = try Connection(path: path)
-        // Infinity survives a JSON round trip as a string; findings may carry it (an exposure or log-probability with no finite value).
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-        decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
 
         // The timeout comes first so that every later statement waits for another writer rather than failing.
         try db.setBusyTimeout(milliseconds: 60_000)
@@ -104,15 +98,9 @@ public final class Store: @unchecked Sendable {
     /// Records a run as started: status 'running' whatever `run.status` says, so a crash leaves it reapable.
     public func beginRun(_ run: RunRecord) throws {
         try locked {
-            try db.transaction("starting run '\(run.id)'") {
-                _ = try db.run("""
-                    INSERT INTO runs (id, name, spec_path, spec_sha256, spec_text, seed, auditor_version, machine, host, pid,
-                                      started_at, finished_at, duration_seconds, status, verdict, options_json)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'running', ?, ?)
-                    """, [run.id, run.name, run.specPath, run.specSHA256, run.specText, run.seed, run.auditorVersion,
-                          run.machine, run.host, run.pid, run.startedAt, run.finishedAt, run.durationSeconds,
-                          run.verdict, run.optionsJSON])
-            }
+            var run = run
+            run.status = .running
+            try db.transaction("starting run '\(run.id)'") { try db.insert([run]) }
         }
     }
 
@@ -134,56 +122,20 @@ public final class Store: @unchecked Sendable {
                 + "is \(score.score); only finite numbers can be stored")
         }
         try locked {
-            let files = try checkpoints.map { try json($0.files) }
-            let numbers = try findings.map { try json($0.numbers) }
             do {
                 try db.transaction("committing step '\(step.name)' of run '\(runID)'") {
                     // The step row goes first: for an unknown run its foreign key fails before any other row is tried.
-                    try db.run("INSERT INTO steps (run_id, name, finished_at, seconds) VALUES (?, ?, ?, ?)",
-                               [runID, step.name, step.finishedAt, step.seconds])
-                    try insert("""
-                        INSERT INTO checkpoints (run_id, role, path, format, sha256, files_json, tokenizer_sha256,
-                                                 architecture, parameters, context_length)
-                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                        """, Array(zip(checkpoints, files))) { c, files in
-                        [runID, c.role, c.path, c.format, c.sha256, files, c.tokenizerSHA256, c.architecture, c.parameters,
-                         c.contextLength]
-                    }
-                    try insert("INSERT INTO datasets (run_id, role, path, sha256, texts) VALUES (?, ?, ?, ?, ?)", datasets) {
-                        [runID, $0.role, $0.path, $0.sha256, $0.texts]
-                    }
-                    try insert("""
-                        INSERT INTO metrics (run_id, step, key, value, lower, upper, n, method, label)
-                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-                        """, metrics) { [runID, $0.step, $0.key, $0.value, $0.lower, $0.upper, $0.n, $0.method, $0.label] }
-                    try insert("""
-                        INSERT INTO scores (run_id, checkpoint, dataset, text_index, attack, score) VALUES (?, ?, ?, ?, ?, ?)
-                        """, scores) { [runID, $0.checkpoint, $0.dataset, $0.index, $0.attack, $0.score] }
-                    try insert("""
-                        INSERT INTO findings (run_id, step, kind, dataset, item_index, item_id, secret, numbers_json)
-                        VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                        """, Array(zip(findings, numbers))) { f, numbers in
-                        [runID, f.step, f.kind, f.dataset, f.index, f.itemID, f.secret, numbers]
-                    }
-                    try insert("""
-                        INSERT INTO checks (run_id, expression, metric, op, threshold, value, lower, upper, passed, message)
-                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                        """, checks) {
-                        [runID, $0.expression, $0.metric, $0.op, $0.threshold, $0.value, $0.lower, $0.upper, $0.passed,
-                         $0.message]
-                    }
+                    try db.insert([step], runID: runID)
+                    try db.insert(checkpoints, runID: runID)
+                    try db.insert(datasets, runID: runID)
+                    try db.insert(metrics, runID: runID)
+                    try db.insert(scores, runID: runID)
+                    try db.insert(findings, runID: runID)
+                    try db.insert(checks, runID: runID)
                 }
             } catch let error as StoreError where error.sqliteCode == sqliteForeignKeyViolation {
                 throw fail("no run '\(runID)' to commit step '\(step.name)' to")
             }
-        }
-    }
-
-    /// One prepared statement reused for every row: a step can carry thousands of scores.
-    private func insert<T>(_ sql: String, _ rows: [T], _ values: (T) -> [any SQLBindable]) throws {
-        guard !rows.isEmpty else { return }
-        try db.withStatement(sql) { statement in
-            for row in rows { try statement.run(values(row)) }
         }
     }
 
@@ -194,8 +146,10 @@ public final class Store: @unchecked Sendable {
                 UPDATE runs SET status = ?, verdict = ?, finished_at = ?, duration_seconds = ? WHERE id = ? AND status = 'running'
                 """, [status.rawValue, verdict, finishedAt, durationSeconds, id])
             guard changed == 1 else {
-                let exists = try db.query("SELECT status FROM runs WHERE id = ?", [id]) { $0.text(0) }
-                throw fail(exists.isEmpty ? "no run '\(id)' to finish" : "run '\(id)' is no longer running (\(exists[0]))")
+                guard let run = try db.select(RunRecord.self, "WHERE id = ?", [id]).first else {
+                    throw fail("no run '\(id)' to finish")
+                }
+                throw fail("run '\(id)' is no longer running (\(run.status.rawValue))")
             }
         }
     }
@@ -213,9 +167,8 @@ public final class Store: @unchecked Sendable {
     public func reapInterrupted(host: String, isAlive: (Int32) -> Bool = Store.processIsAlive) throws -> [String] {
         try locked {
             try db.transaction("marking dead runs of host '\(host)' interrupted") {
-                let running = try db.query("SELECT id, pid FROM runs WHERE status = 'running' AND host = ? ORDER BY id",
-                                           [host]) { ($0.text(0), Int32(truncatingIfNeeded: $0.int64(1))) }
-                let dead = running.filter { !isAlive($0.1) }.map(\.0)
+                let running = try db.select(RunRecord.self, "WHERE status = 'running' AND host = ? ORDER BY id", [host])
+                let dead = running.filter { !isAlive($0.pid) }.map(\.id)
                 for id in dead {
                     try db.run("UPDATE runs SET status = 'interrupted' WHERE id = ? AND status = 'running'", [id])
                 }
@@ -232,28 +185,11 @@ public final class Store: @unchecked Sendable {
 
     // MARK: Reading
 
-    private static let runColumns = """
-        id, name, spec_path, spec_sha256, spec_text, seed, auditor_version, machine, host, pid, started_at, finished_at,
-        duration_seconds, status, verdict, options_json
-        """
-
-    private func runRecord(_ s: Statement) throws -> RunRecord {
-        guard let status = RunStatus(rawValue: s.text(13)) else {
-            throw fail("run '\(s.text(0))' has unknown status '\(s.text(13))'")
-        }
-        return RunRecord(id: s.text(0), name: s.text(1), specPath: s.text(2), specSHA256: s.text(3), specText: s.text(4),
-                         seed: s.int64(5), auditorVersion: s.text(6), machine: s.text(7), host: s.text(8),
-                         pid: Int32(truncatingIfNeeded: s.int64(9)), startedAt: s.text(10), finishedAt: s.optionalText(11),
-                         durationSeconds: s.optionalDouble(12), status: status, verdict: s.optionalText(14),
-                         optionsJSON: s.text(15))
-    }
-
     /// Runs newest first; ties on the start second fall back to the id, which sorts the same way.
     public func runs(limit: Int? = nil) throws -> [RunRecord] {
         precondition((limit ?? 0) >= 0, "negative run limit")
         return try locked {
-            try db.query("SELECT \(Store.runColumns) FROM runs ORDER BY started_at DESC, id DESC LIMIT ?",
-                         [limit ?? -1], row: runRecord)
+            try db.select(RunRecord.self, "ORDER BY started_at DESC, id DESC LIMIT ?", [limit ?? -1])
         }
     }
 
@@ -287,71 +223,19 @@ public final class Store: @unchecked Sendable {
     public func load(runID: String) throws -> RunReport {
         try locked {
             try db.transaction("loading run '\(runID)'", immediate: false) {
-                guard let run = try db.query("SELECT \(Store.runColumns) FROM runs WHERE id = ?", [runID], row: runRecord).first
-                else { throw fail("no run with id '\(runID)'") }
-                let id = [runID]
-                let checkpoints = try db.query("""
-                    SELECT role, path, format, sha256, files_json, tokenizer_sha256, architecture, parameters, context_length
-                    FROM checkpoints WHERE run_id = ? ORDER BY role
-                    """, id) { s in
-                    CheckpointRecord(role: s.text(0), path: s.text(1), format: s.text(2), sha256: s.text(3),
-                                     files: try decode([FileHash].self, s.text(4), what: "files of checkpoint '\(s.text(0))'"),
-                                     tokenizerSHA256: s.text(5), architecture: s.text(6), parameters: s.int64(7),
-                                     contextLength: s.int(8))
+                guard let run = try db.select(RunRecord.self, "WHERE id = ?", [runID]).first else {
+                    throw fail("no run with id '\(runID)'")
                 }
-                let datasets = try db.query("SELECT role, path, sha256, texts FROM datasets WHERE run_id = ? ORDER BY role", id) {
-                    DatasetRecord(role: $0.text(0), path: $0.text(1), sha256: $0.text(2), texts: $0.int(3))
-                }
-                let steps = try db.query("""
-                    SELECT name, finished_at, seconds FROM steps WHERE run_id = ? ORDER BY finished_at, rowid
-                    """, id) { StepRecord(name: $0.text(0), finishedAt: $0.text(1), seconds: $0.double(2)) }
-                let metrics = try db.query("""
-                    SELECT step, key, value, lower, upper, n, method, label FROM metrics WHERE run_id = ? ORDER BY rowid
-                    """, id) {
-                    MetricRecord(step: $0.text(0), key: $0.text(1), value: $0.double(2), lower: $0.optionalDouble(3),
-                                 upper: $0.optionalDouble(4), n: $0.optionalInt(5), method: $0.text(6), label: $0.text(7))
-                }
-                let scores = try db.query("""
-                    SELECT checkpoint, dataset, text_index, attack, score FROM scores WHERE run_id = ?
-                    ORDER BY checkpoint, dataset, text_index, attack
-                    """, id) {
-                    TextScoreRecord(checkpoint: $0.text(0), dataset: $0.text(1), index: $0.int(2), attack: $0.text(3),
-                                    score: $0.double(4))
-                }
-                let findings = try db.query("""
-                    SELECT step, kind, dataset, item_index, item_id, secret, numbers_json FROM findings
-                    WHERE run_id = ? ORDER BY rowid
-                    """, id) { s in
-                    FindingRecord(step: s.text(0), kind: s.text(1), dataset: s.text(2), index: s.int(3),
-                                  itemID: s.optionalText(4), secret: s.optionalText(5),
-                                  numbers: try decode([String: Double].self, s.text(6),
-                                                      what: "numbers of \(s.text(1)) finding \(s.int(3))"))
-                }
-                let checks = try db.query("""
-                    SELECT expression, metric, op, threshold, value, lower, upper, passed, message FROM checks
-                    WHERE run_id = ? ORDER BY rowid
-                    """, id) {
-                    CheckRecord(expression: $0.text(0), metric: $0.text(1), op: $0.text(2), threshold: $0.double(3),
-                                value: $0.optionalDouble(4), lower: $0.optionalDouble(5), upper: $0.optionalDouble(6),
-                                passed: $0.int64(7) != 0, message: $0.text(8))
-                }
-                return RunReport(run: run, checkpoints: checkpoints, datasets: datasets, steps: steps, metrics: metrics,
-                                 scores: scores, findings: findings, checks: checks)
+                return RunReport(
+                    run: run,
+                    checkpoints: try db.select(CheckpointRecord.self, runID: runID, orderBy: "role"),
+                    datasets: try db.select(DatasetRecord.self, runID: runID, orderBy: "role"),
+                    steps: try db.select(StepRecord.self, runID: runID, orderBy: "finished_at, rowid"),
+                    metrics: try db.select(MetricRecord.self, runID: runID, orderBy: "rowid"),
+                    scores: try db.select(TextScoreRecord.self, runID: runID, orderBy: "checkpoint, dataset, text_index, attack"),
+                    findings: try db.select(FindingRecord.self, runID: runID, orderBy: "rowid"),
+                    checks: try db.select(CheckRecord.self, runID: runID, orderBy: "rowid"))
             }
-        }
-    }
-
-    // MARK: JSON columns
-
-    private func json<T: Encodable>(_ value: T) throws -> String {
-        String(decoding: try encoder.encode(value), as: UTF8.self)
-    }
-
-    private func decode<T: Decodable>(_ type: T.Type, _ text: String, what: String) throws -> T {
-        do {
-            return try decoder.decode(type, from: Data(text.utf8))
-        } catch {
-            throw fail("unreadable \(what) in the database: \(error)")
         }
     }
 }

@@ -1,0 +1,51 @@
+// The "Membership inference" section: AUC and TPR at low FPR per attack, the blind baseline, ROC curves, histograms.
+import Store
+
+extension Report {
+    struct Membership: ReportSection {
+        func render(into md: inout MarkdownBuilder, _ ctx: ReportContext) {
+            let r = ctx.report
+            let mia = miaRows(r)
+            guard !mia.isEmpty || !attackScores(r).isEmpty else { return }
+            md.heading("Membership inference", intro: "Can an attacker tell the texts the model was trained on (members) from texts it never saw (non-members)? AUC 0.5 means no better than a coin toss.")
+            let suffixes = tprSuffixes(mia)
+            let attacks = mia.filter { $0.attack != "blind_baseline" }
+            let baseline = mia.first { $0.attack == "blind_baseline" }
+            if !mia.isEmpty {
+                var rows: [[String]] = []
+                for a in attacks + (baseline.map { [$0] } ?? []) {
+                    var row = [a.attack == "blind_baseline" ? "blind baseline (no model)" : md.text(a.attack)]
+                    row.append(cell(a.auc, md))
+                    for s in suffixes { row.append(cell(a.tpr[s], md)) }
+                    row.append((a.auc?.n ?? a.tpr.values.first?.n).map(String.init) ?? "")
+                    rows.append(row)
+                    if let m = a.auc { md.shown.insert(m.key) }
+                    for m in a.tpr.values { md.shown.insert(m.key) }
+                }
+                md.table(["Attack", "AUC [95% CI]"] + suffixes.map { "TPR at \(Fmt.percent(fromSuffix: $0)) FPR [95% CI]" } + ["n"], rows)
+                // With m non-members the smallest non-zero FPR is 1/m: a TPR "at 0.1% FPR" from fewer than 1,000
+                // non-members is the TPR at FPR 0.
+                if let m = r.datasets.first(where: { $0.role == "nonmembers" })?.texts, m > 0, !suffixes.isEmpty {
+                    md.add("With \(m) non-members the smallest non-zero false-positive rate is 1/\(m) = \(Fmt.fixed(100 / Double(m), 2))%, so a TPR at a lower FPR is the TPR at FPR 0: the fraction of members that score above every non-member.")
+                    md.add()
+                }
+            }
+            if let b = baseline?.auc {
+                let ci = Fmt.valueCI(b.value, b.lower, b.upper, decimals: 3, method: b.method, escape: md.text)
+                if let l = b.lower, let u = b.upper, l.isFinite, u.isFinite {
+                    if l > 0.5 || u < 0.5 {
+                        md.add("> **Warning:** the blind baseline, which never queries the model, separates members from non-members with AUC \(ci). Its interval excludes 0.5, so the member and non-member sets differ in distribution, and the attack AUCs above say little about what the model memorised.")
+                    } else {
+                        md.add("The blind baseline, which never queries the model, reaches AUC \(ci); its interval includes 0.5, so there is no sign that the member and non-member sets differ in distribution.")
+                    }
+                } else {
+                    md.add("The blind baseline, which never queries the model, reaches AUC \(ci); compare it with 0.5 before trusting the attack AUCs.")
+                }
+                md.add()
+            }
+            md.image("roc.svg", from: ctx.charts)
+            md.image("roc-log.svg", from: ctx.charts)
+            for c in ctx.charts where c.fileName.hasPrefix("hist-") { md.image(c.fileName, from: ctx.charts) }
+        }
+    }
+}

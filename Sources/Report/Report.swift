@@ -1,5 +1,6 @@
 // The Report module's public surface: options, charts, errors, and the views of a RunReport the renderers share.
 import Foundation
+import Stats
 import Store
 
 /// How a report is rendered.
@@ -49,24 +50,15 @@ public enum Report {
     /// What stands in for a secret when `showSecrets` is off.
     public static let redacted = "[redacted: use --show-secrets]"
 
-    /// The ROC curve of member vs non-member scores (higher = member): one point per distinct score, thresholds
-    /// descending, a text counted positive when `score >= threshold`, tied scores forming one point, starting at
-    /// (0, 0) and ending at (1, 1). NaN scores are ignored. Empty when either class is empty.
+    /// The ROC curve of member vs non-member scores (higher = member), Stats' `Metrics.rocCurve`: one point per
+    /// distinct score, thresholds descending, a text counted positive when `score >= threshold`, tied scores forming
+    /// one point, starting at (0, 0) and ending at (1, 1). NaN scores are ignored. Empty when either class is empty
+    /// or a score is infinite (the store holds only finite scores).
     public static func rocPoints(members: [Double], nonMembers: [Double]) -> [ROCPoint] {
         let m = members.filter { !$0.isNaN }, n = nonMembers.filter { !$0.isNaN }
-        guard !m.isEmpty, !n.isEmpty else { return [] }
-        let labelled = (m.map { ($0, 1) } + n.map { ($0, 0) }).sorted { $0.0 > $1.0 }
-        var points = [ROCPoint(fpr: 0, tpr: 0)]
-        var tp = 0, fp = 0, i = 0
-        while i < labelled.count {
-            let s = labelled[i].0
-            while i < labelled.count && labelled[i].0 == s {
-                if labelled[i].1 == 1 { tp += 1 } else { fp += 1 }
-                i += 1
-            }
-            points.append(ROCPoint(fpr: Double(fp) / Double(n.count), tpr: Double(tp) / Double(m.count)))
-        }
-        return points
+        guard let curve = try? Metrics.rocCurve(scores: m + n, labels: Metrics.labels(members: m.count, nonMembers: n.count))
+        else { return [] }
+        return curve.map { ROCPoint(fpr: $0.fpr, tpr: $0.tpr) }
     }
 }
 

@@ -2,10 +2,9 @@
 import COpenBLAS
 
 public enum BLAS {
-    /// Sets the number of threads OpenBLAS uses for every later call.
+    /// Sets the number of threads OpenBLAS, and with it every kernel of this module, uses for every later call.
     public static func setThreads(_ n: Int) {
-        openblas_set_num_threads(Int32(max(1, n)))
-        Kernels.threads = max(1, n)
+        openblas_set_num_threads(Int32(max(1, min(n, Int(Int32.max)))))
     }
     public static var threads: Int { Int(openblas_get_num_threads()) }
 

@@ -2,20 +2,32 @@
 // BLAS packs the whole weight matrix for every call, which costs more than the product when N is small.
 import Dispatch
 
+/// Hands a closure or buffers to the workers of `concurrentPerform`. Unchecked, and safe because each worker
+/// writes only its own disjoint range of the output, reads shared inputs that nobody writes meanwhile, and
+/// concurrentPerform returns only after every worker has finished.
+struct DisjointWork<T>: @unchecked Sendable {
+    let value: T
+    init(_ value: T) { self.value = value }
+}
+
 extension Kernels {
     /// Splits 0..<count into `threads` contiguous ranges run concurrently (serially when count is small).
     public static func parallelRanges(_ count: Int, minPerThread: Int = 1, _ body: (Range<Int>) -> Void) {
         let workers = Swift.max(1, Swift.min(threads, count / Swift.max(1, minPerThread)))
         if workers == 1 { body(0..<count); return }
         let per = (count + workers - 1) / workers
-        DispatchQueue.concurrentPerform(iterations: workers) { w in
-            let lo = w * per, hi = Swift.min(count, lo + per)
-            if lo < hi { body(lo..<hi) }
+        withoutActuallyEscaping(body) { body in
+            let shared = DisjointWork(body)
+            DispatchQueue.concurrentPerform(iterations: workers) { w in
+                let lo = w * per, hi = Swift.min(count, lo + per)
+                if lo < hi { shared.value(lo..<hi) }
+            }
         }
     }
 
-    /// Threads used by the small-N kernels (set with BLAS.setThreads through `Kernels.threads`).
-    nonisolated(unsafe) public static var threads = 2
+    /// Threads used by the small-N kernels: OpenBLAS's own setting (`BLAS.setThreads`), so that one number, kept by
+    /// the library that needs it anyway, governs every kernel; no second copy to drift or race.
+    public static var threads: Int { BLAS.threads }
 
     /// out[N, OC] = inp[N, IC] · weight[OC, IC]^T + bias, for N <= 8 and IC a multiple of 8: each weight row is
     /// read once and dotted with every input row; output rows are split across `threads` workers.
@@ -25,9 +37,10 @@ extension Kernels {
         precondition(N >= 1 && N <= 8 && IC % 8 == 0)
         let workers = Swift.max(1, Swift.min(threads, OC / 64))
         let per = (OC + workers - 1) / workers
+        let p = DisjointWork((out, inp, weight, bias))
         DispatchQueue.concurrentPerform(iterations: workers) { w in
             let o0 = w * per, o1 = Swift.min(OC, o0 + per)
-            if o0 < o1 { smallNRange(out, inp, weight, bias, N: N, IC: IC, OC: OC, o0: o0, o1: o1) }
+            if o0 < o1 { smallNRange(p.value.0, p.value.1, p.value.2, p.value.3, N: N, IC: IC, OC: OC, o0: o0, o1: o1) }
         }
     }
 

@@ -26,7 +26,7 @@ final class KernelsTests: XCTestCase {
     /// The few-rows kernel (generation steps) against the triple loop, for every N it takes and threads 1 and 2.
     func testSmallNMatmulMatchesNaive() {
         for threads in [1, 2] {
-            Kernels.threads = threads
+            BLAS.setThreads(threads)
             for N in 1...8 {
                 let IC = 24, OC = 130
                 let x = FloatBuffer(randoms(N * IC, seed: UInt64(N))), w = FloatBuffer(randoms(OC * IC, seed: 20)), b = FloatBuffer(randoms(OC, seed: 21))

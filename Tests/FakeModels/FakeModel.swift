@@ -5,8 +5,8 @@ import LM
 import Stats
 
 /// Token ids: 0 BOS "<s>", 1 EOS "</s>", 2 unknown "<unk>", then the vocabulary's words in order.
-/// Logits at a position: the bigram row of the previous token (uniform in [-1, 1], seeded), plus `boost` on the word
-/// that follows the last `order` tokens (fewer at a text's start) anywhere in a memorised text. Everything is exact
+/// Logits at a position: the bigram row of the previous token (uniform in [-1, 1], seeded), plus `boost` on each word
+/// that follows the same last `order` tokens (the whole context when shorter) in a memorised text. Everything is exact
 /// arithmetic on small arrays, so expected values can be worked out in a test.
 public final class FakeModel: AuditableModel, @unchecked Sendable {
     public static let bos = 0, eos = 1, unknown = 2
@@ -56,11 +56,7 @@ public final class FakeModel: AuditableModel, @unchecked Sendable {
     /// The logits of the token after `context` (non-empty).
     public func logits(_ context: ArraySlice<Int>) -> [Float] {
         var l = bigram[context.last!]
-        let c = Array(context.suffix(order))
-        // The longest context that a memorised text shares, then shorter ones only at the text's own start.
-        if let boosted = next[c] ?? (c.first == FakeModel.bos ? nil : next[[FakeModel.bos] + c.suffix(order - 1)]) {
-            for id in boosted { l[id] += boost }
-        }
+        for id in next[Array(context.suffix(order))] ?? [] { l[id] += boost }
         return l
     }
 

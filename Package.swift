@@ -47,7 +47,7 @@ let package = Package(
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
         .target(name: "AuditorCLI", dependencies: [
-            "Audit", "Model", "Checkpoint", "Tokenizer", "Tensor", "LM", "Stats", "Attacks", "Store", "Report",
+            "Audit", "Model", "Tensor", "LM", "Stats", "Attacks", "Store", "Report",
             .product(name: "Yams", package: "Yams"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),

@@ -1,11 +1,9 @@
-// Shared CLI pieces: the checkpoint argument, error reporting with exit code 2, JSON Lines input, progress bar.
+// Shared CLI pieces: the checkpoint argument, error reporting with exit code 2, atomic output files.
 import Audit
 import ArgumentParser
 import Foundation
-import Checkpoint
 import Model
 import Tensor
-import Tokenizer
 
 struct ModelOptions: ParsableArguments {
     @Argument(help: "GGUF file or Hugging Face checkpoint directory (default: the cached SmolLM2-135M-Instruct).")

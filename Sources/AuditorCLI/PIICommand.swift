@@ -2,7 +2,6 @@
 import Audit
 import ArgumentParser
 import Attacks
-import Crypto
 import Foundation
 import LM
 import Model
@@ -123,6 +122,6 @@ struct PIICommand: ParsableCommand {
 
     /// First 12 hex digits of SHA-256(utf8(s)).
     func hashPrefix(_ s: String) -> String {
-        hex(SHA256.hash(data: Data(s.utf8)).prefix(6))
+        String(sha256(data: Data(s.utf8)).prefix(12))
     }
 }

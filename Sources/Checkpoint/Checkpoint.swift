@@ -113,6 +113,7 @@ public struct TensorEntry: Sendable, Equatable {
 }
 
 /// A whole file mapped read-only (PROT_READ, MAP_PRIVATE); unmapped when the object dies.
+/// Unchecked, and safe because it is immutable after init: `bytes` is a read-only mapping nobody writes.
 public final class MappedFile: @unchecked Sendable {
     public let path: String
     public let bytes: UnsafeRawBufferPointer

@@ -54,7 +54,8 @@ public indirect enum GGUFValue: Sendable, Equatable, CustomStringConvertible {
     }
 }
 
-public final class GGUFFile: TensorStore, @unchecked Sendable {
+/// A GGUF file, mapped and validated at open. Immutable after init; Sendable checked by the compiler.
+public final class GGUFFile: TensorStore, Sendable {
     public let path: String
     public let version: UInt32
     /// `general.alignment`, default 32; data section start and every tensor offset are multiples of it.

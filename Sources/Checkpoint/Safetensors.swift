@@ -2,7 +2,8 @@
 import Foundation
 
 /// One .safetensors file: u64 header length N, N bytes of JSON, then the data buffer the header describes.
-public final class SafetensorsFile: TensorStore, @unchecked Sendable {
+/// Immutable after init; Sendable checked by the compiler.
+public final class SafetensorsFile: TensorStore, Sendable {
     public static let maxHeaderBytes = 100_000_000
 
     public let path: String
@@ -106,8 +107,8 @@ public final class SafetensorsFile: TensorStore, @unchecked Sendable {
 }
 
 /// A Hugging Face checkpoint: a directory with model.safetensors, or model.safetensors.index.json plus shards;
-/// or a single .safetensors file.
-public final class SafetensorsCheckpoint: TensorStore, @unchecked Sendable {
+/// or a single .safetensors file. Immutable after init; Sendable checked by the compiler.
+public final class SafetensorsCheckpoint: TensorStore, Sendable {
     public static let indexName = "model.safetensors.index.json"
     public static let singleName = "model.safetensors"
 

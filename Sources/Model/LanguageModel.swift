@@ -7,7 +7,8 @@ import Tokenizer
 public enum CheckpointFormat: String, Sendable { case gguf, safetensors }
 
 /// A loaded checkpoint: the transformer, its tokenizer, and what was read to build them.
-public final class LanguageModel: @unchecked Sendable {
+/// Immutable after init; Sendable checked by the compiler.
+public final class LanguageModel: Sendable {
     public let model: TransformerModel
     public let tokenizer: BPETokenizer
     public let format: CheckpointFormat

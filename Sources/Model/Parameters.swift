@@ -9,6 +9,8 @@ public struct ParamRef: Sendable, Equatable {
     public var count: Int { shape.reduce(1, *) }
 }
 
+/// Unchecked: `storage` is written only by the loaders, before the `TransformerModel` that shares it is built;
+/// from then on every path only reads it. The layout (`refs`, `index`) is immutable.
 public final class Parameters: @unchecked Sendable {
     public let storage: FloatBuffer
     public let refs: [ParamRef]             // in layout order

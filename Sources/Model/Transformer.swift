@@ -5,7 +5,8 @@ import Foundation
 import Tensor
 
 /// Keys and values of one sequence for every layer, so generation feeds one new token per step.
-public final class KVCache: @unchecked Sendable {
+/// Not Sendable: each forward pass appends to it unsynchronised; one cache belongs to one sequence of one call.
+public final class KVCache {
     public let capacity: Int
     let keys: [FloatBuffer]     // per layer [capacity, kvDim]
     let values: [FloatBuffer]   // per layer [capacity, kvDim]
@@ -26,6 +27,8 @@ struct Segment {
     var cache: KVCache?
 }
 
+/// Unchecked, and safe because it is immutable after init: the weights `embed`, `head` and `blocks` point into
+/// are only read, `rope` locks, and each forward call brings its own `Scratch` and KV caches.
 public final class TransformerModel: @unchecked Sendable {
     public let config: ModelConfig
     public let params: Parameters

@@ -4,6 +4,8 @@ import Foundation
 
 /// One SQLite database of audit runs. Safe to share between threads (calls are serialised); separate processes and
 /// separate `Store`s on one file coordinate through SQLite's locks, waiting up to a minute for a busy writer.
+/// Unchecked, and safe because `db` (not thread-safe) is used only by `init` and inside `locked`, which every
+/// public method takes; the other stored properties are immutable.
 public final class Store: @unchecked Sendable {
     /// The schema this build writes; a database with a higher `user_version` came from a newer auditor.
     public static let schemaVersion = migrations.count

@@ -2,7 +2,8 @@
 import Foundation
 
 /// A heap block of Float32 values. Kernels take `ptr` and the shape comment at the call site says how to read it.
-public final class FloatBuffer: @unchecked Sendable {
+/// Not Sendable: writes through `ptr` are unsynchronised; an owner that shares one says why that is safe.
+public final class FloatBuffer {
     public let ptr: UnsafeMutablePointer<Float>
     public let count: Int
 
@@ -30,7 +31,8 @@ public final class FloatBuffer: @unchecked Sendable {
 }
 
 /// Scratch memory that grows on demand and is reused between calls (one per forward context).
-public final class Scratch: @unchecked Sendable {
+/// Not Sendable: `get` mutates unsynchronised; give each concurrent caller its own.
+public final class Scratch {
     private var buffers: [String: FloatBuffer] = [:]
     public init() {}
     /// A buffer of at least `count` floats for `key`; contents are not preserved across growth.

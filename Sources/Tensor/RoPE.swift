@@ -10,6 +10,8 @@ public enum RoPEStyle: String, Sendable {
 }
 
 /// cos/sin tables for positions 0..<capacity and frequencies theta^(-2i/rd), grown on demand.
+/// Unchecked, and safe because the tables are grown and read only under `lock`; `apply` then rotates with
+/// its own copy-on-write snapshot of them, which later growth never touches.
 public final class RoPETable: @unchecked Sendable {
     public let rotaryDims: Int
     public let theta: Double
@@ -24,9 +26,10 @@ public final class RoPETable: @unchecked Sendable {
         self.rotaryDims = rotaryDims; self.theta = theta; self.style = style
     }
 
-    private func ensure(_ n: Int) {
+    /// The tables, covering at least positions 0..<n.
+    private func tables(_ n: Int) -> (cos: [Float], sin: [Float]) {
         lock.lock(); defer { lock.unlock() }
-        if n <= capacity { return }
+        if n <= capacity { return (cosT, sinT) }
         let newCap = Swift.max(n, capacity * 2, 256)
         let half = rotaryDims / 2
         var c = [Float](repeating: 0, count: newCap * half), s = c
@@ -38,6 +41,7 @@ public final class RoPETable: @unchecked Sendable {
             }
         }
         cosT = c; sinT = s; capacity = newCap
+        return (c, s)
     }
 
     /// Rotates x[N, nHeads * headDim] in place; row n sits at position positions[n]. Only the first
@@ -45,7 +49,7 @@ public final class RoPETable: @unchecked Sendable {
     public func apply(_ x: UnsafeMutablePointer<Float>, N: Int, nHeads: Int, headDim: Int, positions: UnsafePointer<Int32>) {
         var maxPos = 0
         for n in 0..<N { maxPos = Swift.max(maxPos, Int(positions[n])) }
-        ensure(maxPos + 1)
+        let (cosT, sinT) = tables(maxPos + 1)
         let half = rotaryDims / 2
         cosT.withUnsafeBufferPointer { cb in
             sinT.withUnsafeBufferPointer { sb in

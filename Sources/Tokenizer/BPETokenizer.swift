@@ -18,7 +18,8 @@ struct AddedToken {
     let normalized: Bool
 }
 
-public final class BPETokenizer: @unchecked Sendable {
+/// Immutable after init apart from `cache`, which locks; Sendable checked by the compiler.
+public final class BPETokenizer: Sendable {
     public enum PreTokenizer: String, Sendable { case gpt2, smollm, llama3 }
 
     public let bosId: Int?
@@ -282,6 +283,7 @@ struct AddedTokenMatcher {
 }
 
 /// Pre-token -> ids, shared by all threads that use the tokenizer.
+/// Unchecked, and safe because every access to `map` holds `lock`.
 private final class WordCache: @unchecked Sendable {
     static let maxKeyBytes = 128, maxEntries = 200_000
     private let lock = NSLock()

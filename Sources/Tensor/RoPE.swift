@@ -77,3 +77,32 @@ public final class RoPETable: @unchecked Sendable {
         }
     }
 }
+
+extension RoPETable {
+    /// The gradient of `apply`: each pair's rotation by +angle is orthogonal, so its transpose, the rotation by
+    /// -angle, maps dout to dinp. Rotates dx[N, nHeads * headDim] in place (not accumulated).
+    public func applyBackward(_ dx: UnsafeMutablePointer<Float>, N: Int, nHeads: Int, headDim: Int, positions: UnsafePointer<Int32>) {
+        var maxPos = 0
+        for n in 0..<N { maxPos = Swift.max(maxPos, Int(positions[n])) }
+        ensure(maxPos + 1)
+        let half = rotaryDims / 2
+        cosT.withUnsafeBufferPointer { cb in
+            sinT.withUnsafeBufferPointer { sb in
+                for n in 0..<N {
+                    let cp = cb.baseAddress! + Int(positions[n]) * half, sp = sb.baseAddress! + Int(positions[n]) * half
+                    for h in 0..<nHeads {
+                        let v = dx + n * nHeads * headDim + h * headDim
+                        // (i, j) is a rotating pair: halves (i, i + rd/2) or interleaved (2i, 2i + 1)
+                        let stride = style == .halves ? 1 : 2, offset = style == .halves ? half : 1
+                        for i in 0..<half {
+                            let ia = i * stride, ib = ia + offset
+                            let a = v[ia], b = v[ib]
+                            v[ia] = a * cp[i] + b * sp[i]
+                            v[ib] = b * cp[i] - a * sp[i]
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

@@ -40,6 +40,7 @@ let package = Package(
         .target(name: "Tokenizer", dependencies: [], swiftSettings: optimise),
         .target(name: "Model", dependencies: ["Tensor", "Checkpoint", "Tokenizer", "LM", "Stats"], swiftSettings: optimise),
         .target(name: "Attacks", dependencies: ["LM", "Stats", "CZlib"], swiftSettings: optimise),
+        .target(name: "Training", dependencies: ["Model", "Tensor", "Stats"], swiftSettings: optimise),
         .target(name: "Store", dependencies: ["CSQLite"]),
         .target(name: "Report", dependencies: ["Store", "Stats", "CCmark"]),
         .target(name: "Audit", dependencies: [
@@ -48,7 +49,7 @@ let package = Package(
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
         .target(name: "AuditorCLI", dependencies: [
-            "Audit", "Model", "Tensor", "LM", "Stats", "Attacks", "Store", "Report",
+            "Audit", "Training", "Model", "Tensor", "LM", "Stats", "Attacks", "Store", "Report",
             .product(name: "Yams", package: "Yams"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
@@ -66,6 +67,7 @@ let package = Package(
         .testTarget(name: "StatsTests", dependencies: ["Stats"], swiftSettings: tests),
         .testTarget(name: "AttacksTests", dependencies: ["Attacks", "LM", "Stats", "FakeModels", "Model", "Tensor"], swiftSettings: tests),
         .testTarget(name: "ModelTests", dependencies: ["Model", "LM", "Stats", "Tensor", "Checkpoint", "Tokenizer"], swiftSettings: tests),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "Model", "Stats"], swiftSettings: tests),
         .testTarget(name: "StoreTests", dependencies: ["Store"], exclude: ["Snapshots"], swiftSettings: tests),
         .testTarget(name: "ReportTests", dependencies: ["Report", "Store"], exclude: ["Snapshots"], swiftSettings: tests),
         .testTarget(name: "AuditTests", dependencies: ["Audit", "Attacks", "LM", "FakeModels", "Store"], swiftSettings: tests),

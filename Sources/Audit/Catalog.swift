@@ -32,6 +32,14 @@ public enum Figure: Hashable, Sendable {
     case canaryExposure(Aggregate, repetitions: Int?)
     /// Over all injected traps, or (repetitions set) over those injected that many times.
     case trapsAUC(repetitions: Int?)
+    /// A fine-tuning run's figures.
+    case training(TrainingFigure)
+
+    public enum TrainingFigure: String, Hashable, Sendable, CaseIterable {
+        case firstLoss = "train.loss.first", finalLoss = "train.loss.final"
+        case evalLossBefore = "eval.loss.before", evalLossAfter = "eval.loss.after"
+        case tokensPerSecond = "train.tokens_per_second"
+    }
 
     /// What the runner knows when it labels a figure: the spec's parameters and the run's own findings.
     public struct LabelContext: Sendable {
@@ -52,6 +60,7 @@ public enum Figure: Hashable, Sendable {
         case .canaryExposure(let a, let r?): return "canary.rep_\(r).exposure.\(a.rawValue)"
         case .trapsAUC(nil): return "traps.auc"
         case .trapsAUC(let r?): return "traps.rep_\(r).auc"
+        case .training(let f): return f.rawValue
         }
     }
 
@@ -62,10 +71,12 @@ public enum Figure: Hashable, Sendable {
         case .extractionRate: return "extraction"
         case .canaryExposure: return "canary"
         case .trapsAUC: return "traps"
+        case .training: return "train"
         }
     }
 
     public var unit: String {
+        if case .training(let f) = self { return f == .tokensPerSecond ? "tokens/s" : "nats per token" }
         if case .canaryExposure = self { return "bits" }
         if case .extractionRate = self { return "fraction of samples" }
         return ""
@@ -73,11 +84,17 @@ public enum Figure: Hashable, Sendable {
 
     public var decimals: Int { if case .canaryExposure = self { return 1 } else { return 3 } }
 
-    /// Every figure of the catalog grows with leakage (an AUC above 0.5, a rate, an exposure).
-    public var direction: LeakDirection { .higherLeaks }
+    /// Every audit figure grows with leakage (an AUC above 0.5, a rate, an exposure); a lower training loss means
+    /// the model fits (and may memorise) its data more closely.
+    public var direction: LeakDirection {
+        if case .training(let f) = self, f != .tokensPerSecond { return .lowerLeaks }
+        return .higherLeaks
+    }
 
-    public var interval: IntervalKind {
+    /// How its interval is made; nil for figures without one (training figures are single measurements).
+    public var interval: IntervalKind? {
         switch self {
+        case .training: return nil
         case .miaAUC, .miaTPR, .blindBaselineAUC, .trapsAUC: return .bootstrap
         case .extractionRate: return .clopperPearson
         case .canaryExposure: return .canaryRanks
@@ -108,6 +125,11 @@ public enum Figure: Hashable, Sendable {
             return "Canary exposure of canaries inserted \(r) time\(r == 1 ? "" : "s"), \(a == .max ? "maximum" : "mean") (bits)"
         case .trapsAUC(nil): return "Copyright traps, injected vs never-injected, ROC AUC (score \(c.trapsStatistic))"
         case .trapsAUC(let r?): return "Copyright traps injected \(r) times vs controls, ROC AUC"
+        case .training(.firstLoss): return "Training loss, first step (nats per token)"
+        case .training(.finalLoss): return "Training loss, last step (nats per token)"
+        case .training(.evalLossBefore): return "Held-out loss before fine-tuning (nats per token)"
+        case .training(.evalLossAfter): return "Held-out loss after fine-tuning (nats per token)"
+        case .training(.tokensPerSecond): return "Training throughput (tokens/s)"
         }
     }
 
@@ -120,6 +142,7 @@ public enum Figure: Hashable, Sendable {
     /// The figure a key names, or nil. Per-repetition keys parse for any count; whether a run produces them depends
     /// on its manifests.
     public init?(key: String) {
+        if let f = TrainingFigure(rawValue: key) { self = .training(f); return }
         let parts = key.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
         func count(_ s: String, _ prefix: String) -> Int? {
             guard s.hasPrefix(prefix), let n = Int(s.dropFirst(prefix.count)), n >= 1, String(n) == s.dropFirst(prefix.count) else { return nil }

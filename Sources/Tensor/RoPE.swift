@@ -84,7 +84,7 @@ extension RoPETable {
     public func applyBackward(_ dx: UnsafeMutablePointer<Float>, N: Int, nHeads: Int, headDim: Int, positions: UnsafePointer<Int32>) {
         var maxPos = 0
         for n in 0..<N { maxPos = Swift.max(maxPos, Int(positions[n])) }
-        ensure(maxPos + 1)
+        let (cosT, sinT) = tables(maxPos + 1)
         let half = rotaryDims / 2
         cosT.withUnsafeBufferPointer { cb in
             sinT.withUnsafeBufferPointer { sb in

@@ -1,0 +1,121 @@
+// The training loop: seeded batches of examples, gradient accumulation, global-norm clipping, an optimiser and a
+// schedule, held-out loss every few steps; stops at a non-finite loss with the parameters of the last good step.
+import Foundation
+import Model
+import Tensor
+
+public enum OptimizerKind: String, Sendable, CaseIterable { case adamw, sgd }
+
+public struct TrainingOptions: Sendable {
+    /// Optimiser steps.
+    public var steps = 100
+    /// Sequences per micro-batch, and micro-batches per optimiser step.
+    public var batchSize = 8, accumulation = 1
+    public var learningRate = 1e-4
+    public var schedule = Schedule.linear
+    public var warmup = 0
+    public var optimizer = OptimizerKind.adamw
+    /// Decoupled weight decay (AdamW) or L2 (SGD), on matrices only (not norms, biases).
+    public var weightDecay = 0.0
+    /// Global-norm clipping bound; nil: no clipping.
+    public var clip: Double? = 1.0
+    public var seed: UInt64 = 0
+    /// Held-out loss every this many steps (and after the last); 0: only before and after.
+    public var evalEvery = 0
+    /// Recompute activations in the backward instead of keeping them (less memory).
+    public var recompute = false
+    public init() {}
+}
+
+/// What one optimiser step did.
+public struct StepReport: Sendable {
+    public var step: Int, steps: Int
+    public var loss: Double, learningRate: Double, gradNorm: Double
+    public var tokens: Int, seconds: Double
+    public var evalLoss: Double?
+}
+
+public struct TrainingSummary: Codable, Sendable, Equatable {
+    public var steps: Int, tokens: Int, examples: Int
+    public var firstLoss: Double, finalLoss: Double
+    public var evalLossBefore: Double?, evalLossAfter: Double?
+    public var seconds: Double, tokensPerSecond: Double
+}
+
+public struct TrainingError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ d: String) { description = d }
+}
+
+public final class Trainer {
+    public let pass: TrainingPass
+    public let options: TrainingOptions
+    public let groups: ParameterGroups
+    public let optimizer: Optimizer
+
+    /// Full fine-tuning (every parameter trained) or, with `lora`, the adapters only; weight decay on matrices only.
+    public init(model: TransformerModel, lora: LoRA? = nil, options: TrainingOptions) {
+        pass = TrainingPass(model: model, lora: lora, recompute: options.recompute)
+        self.options = options
+        groups = ParameterGroups(pass.trainable.refs.map { ($0.offset..<($0.offset + $0.count), $0.shape.count >= 2) })
+        switch options.optimizer {
+        case .adamw: optimizer = AdamW(groups: groups, weightDecay: options.weightDecay)
+        case .sgd: optimizer = SGD(groups: groups, weightDecay: options.weightDecay)
+        }
+    }
+
+    /// Mean loss over `examples` in batches (weighted by each batch's token weight).
+    public func evaluate(_ examples: [Example]) -> Double {
+        var sum = 0.0, weight = 0.0
+        for start in stride(from: 0, to: examples.count, by: options.batchSize) {
+            let l = pass.loss(TrainingData.batch(examples, Array(start..<min(examples.count, start + options.batchSize))[...]))
+            if l.weight > 0 { sum += l.loss * l.weight; weight += l.weight }
+        }
+        return weight > 0 ? sum / weight : .nan
+    }
+
+    /// Trains for `options.steps` steps. `onStep` sees every step (progress, logging). Throws at a non-finite loss or
+    /// gradient, before updating, so the model keeps the parameters of the last good step.
+    public func run(train: [Example], eval: [Example]? = nil, onStep: (StepReport) -> Void = { _ in }) throws -> TrainingSummary {
+        precondition(!train.isEmpty && options.steps >= 1 && options.batchSize >= 1 && options.accumulation >= 1)
+        let start = Date()
+        let params = pass.trainable.storage.ptr, grads = pass.grads.storage.ptr
+        let evalBefore = eval.map { evaluate($0) }
+        var epoch = 0, order = TrainingData.order(train.count, seed: options.seed, epoch: 0), cursor = 0
+        var tokens = 0, firstLoss = Double.nan, lastLoss = Double.nan, lastEval = evalBefore
+        for step in 0..<options.steps {
+            pass.zeroGradients()
+            var lossSum = 0.0, weightSum = 0.0
+            for micro in 0..<options.accumulation {
+                if cursor >= order.count { epoch += 1; order = TrainingData.order(train.count, seed: options.seed, epoch: epoch); cursor = 0 }
+                let idx = order[cursor..<min(order.count, cursor + options.batchSize)]
+                cursor += idx.count
+                let batch = TrainingData.batch(train, idx)
+                pass.dropoutSeed = options.seed &+ UInt64(step * options.accumulation + micro)
+                let l = pass.forwardBackward(batch, gradScale: 1 / Float(options.accumulation))
+                tokens += batch.tokens
+                lossSum += l.loss * l.weight; weightSum += l.weight
+            }
+            let loss = lossSum / weightSum
+            let norm = options.clip.map { Clipping.clip(grads, groups, maxNorm: $0) } ?? Clipping.norm(grads, groups)
+            guard loss.isFinite, norm.isFinite else {
+                throw TrainingError("step \(step + 1): the loss is \(loss) and the gradient norm \(norm); stopped before the update, "
+                                    + "so the model keeps the parameters of step \(step) (lower the learning rate)")
+            }
+            let lr = options.schedule.rate(peak: options.learningRate, step: step, total: options.steps, warmup: options.warmup)
+            optimizer.step(params, grads, lr: lr)
+            if step == 0 { firstLoss = loss }
+            lastLoss = loss
+            var evalLoss: Double? = nil
+            if let eval, (options.evalEvery > 0 && (step + 1) % options.evalEvery == 0) || step == options.steps - 1 {
+                evalLoss = evaluate(eval); lastEval = evalLoss
+            }
+            onStep(StepReport(step: step + 1, steps: options.steps, loss: loss, learningRate: lr, gradNorm: norm, tokens: tokens,
+                              seconds: Date().timeIntervalSince(start), evalLoss: evalLoss))
+        }
+        let seconds = Date().timeIntervalSince(start)
+        return TrainingSummary(steps: options.steps, tokens: tokens, examples: train.count, firstLoss: firstLoss, finalLoss: lastLoss,
+                               evalLossBefore: evalBefore, evalLossAfter: eval == nil ? nil : lastEval,
+                               seconds: seconds, tokensPerSecond: Double(tokens) / max(seconds, 1e-9))
+    }
+}

@@ -3,7 +3,7 @@
 # (tokenizers, gguf-py, transformers/torch). CI never runs this: it only reads the committed outputs.
 # Needs the reference environment: /work/shared/tools/reference-env.sh (or an equivalent ~/.cache/auditor-ref/env
 # providing $AUDITOR_REF_PY, $AUDITOR_REF_GGUF, $AUDITOR_REF_HF). See scripts/fixtures/README.md.
-#   usage: scripts/make-fixtures.sh [tokenizer|gguf|tiny|smollm2|mia|metrics|extraction|dataset_inference]...   (default: all, in this order)
+#   usage: scripts/make-fixtures.sh [tokenizer|gguf|tiny|smollm2|mia|metrics|extraction|dataset_inference|convert]...   (default: all, in this order)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ENV_FILE=${AUDITOR_REF_ENV:-$HOME/.cache/auditor-ref/env}
@@ -11,7 +11,7 @@ ENV_FILE=${AUDITOR_REF_ENV:-$HOME/.cache/auditor-ref/env}
 # shellcheck disable=SC1090
 source "$ENV_FILE"
 export PYTHONHASHSEED=0 TOKENIZERS_PARALLELISM=false OMP_NUM_THREADS=2 HF_HUB_OFFLINE=1 TRANSFORMERS_VERBOSITY=error
-steps=("$@"); [ ${#steps[@]} -gt 0 ] || steps=(tokenizer gguf tiny smollm2 mia metrics extraction dataset_inference)
+steps=("$@"); [ ${#steps[@]} -gt 0 ] || steps=(tokenizer gguf tiny smollm2 mia metrics extraction dataset_inference convert)
 for s in "${steps[@]}"; do
   case "$s" in
     tokenizer) script=tokenizer_fixtures.py ;;   # must run before tiny and smollm2 (they read its tokenizers)
@@ -22,6 +22,7 @@ for s in "${steps[@]}"; do
     mia) script=mia_fixtures.py ;;              # reads the smollm2 tokenizer
     extraction) script=extraction_fixtures.py ;; # p_z under transformers' sampling processors, SmolLM2 GGUF
     dataset_inference) script=dataset_inference_fixtures.py ;;   # scipy Welch t-tests
+    convert) script=convert_fixtures.py ;;      # runs `auditor convert` ($AUDITOR_BIN or .build*/*/auditor); needs reference-env.sh --llama
     *) echo "unknown step $s" >&2; exit 2 ;;
   esac
   echo "== $script"

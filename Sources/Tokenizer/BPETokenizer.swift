@@ -28,13 +28,15 @@ public final class BPETokenizer: Sendable {
     public let addBos: Bool
     public let preTokenizer: PreTokenizer
 
-    private let tokens: [String?]          // id -> byte-level token, or the raw text of an added token
+    let tokens: [String?]                   // id -> byte-level token, or the raw text of an added token
     private let tokenBytes: [[UInt8]]       // id -> the bytes it decodes to
-    private let vocab: [String: Int]        // byte-level token -> id (the BPE model's vocabulary)
+    let vocab: [String: Int]                // byte-level token -> id (the BPE model's vocabulary)
     private let addedIds: [String: Int]
     private let merges: MergeTable
+    let mergePairs: [(String, String)]      // in rank order, as read (for writing the tokenizer out again)
+    let addedTokens: [AddedToken]           // as read, in file order
     private let byteIds: [Int32]            // byte -> id of its one-symbol token, -1 when the vocab lacks it
-    private let ignoreMerges: Bool
+    let ignoreMerges: Bool
     private let isSpecial: [Bool]           // skipped by decode(skipSpecial: true)
     private let passes: [AddedTokenMatcher]
     public let specialTokens: [String]
@@ -98,6 +100,8 @@ public final class BPETokenizer: Sendable {
         self.vocab = vocab
         self.addedIds = addedIds
         self.merges = table
+        self.mergePairs = merges
+        self.addedTokens = added
         self.byteIds = ByteLevel.byteToScalar.map { s in vocab[String(Character(s))].map(Int32.init) ?? -1 }
         self.ignoreMerges = ignoreMerges
         self.isSpecial = special

@@ -42,6 +42,7 @@ let package = Package(
         .target(name: "Attacks", dependencies: ["LM", "Stats", "CZlib"], swiftSettings: optimise),
         .target(name: "Training", dependencies: ["Model", "Tensor", "Stats"], swiftSettings: optimise),
         .target(name: "Store", dependencies: ["CSQLite"]),
+        .target(name: "Experiments", dependencies: ["Audit", "Training", "Model", "Store"]),
         .target(name: "Report", dependencies: ["Store", "Stats", "CCmark"]),
         .target(name: "Audit", dependencies: [
             "Attacks", "LM", "Stats", "Model", "Checkpoint", "Store",
@@ -49,12 +50,12 @@ let package = Package(
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
         .target(name: "AuditorCLI", dependencies: [
-            "Audit", "Training", "Model", "Tensor", "LM", "Stats", "Attacks", "Store", "Report",
+            "Audit", "Experiments", "Training", "Model", "Tensor", "LM", "Stats", "Attacks", "Store", "Report",
             .product(name: "Yams", package: "Yams"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "auditor", dependencies: ["AuditorCLI"]),
-        .executableTarget(name: "auditor-bench", dependencies: ["Model", "Tensor", "Checkpoint", "Tokenizer", "LM", "Stats", "Attacks"],
+        .executableTarget(name: "auditor-bench", dependencies: ["Model", "Tensor", "Checkpoint", "Tokenizer", "LM", "Stats", "Attacks", "Training"],
                           // A single-threaded top-level script over C globals (stdout, rusage): Swift 5 mode.
                           swiftSettings: optimise + [.swiftLanguageMode(.v5)]),
 

@@ -1,5 +1,5 @@
 // auditor-bench: scoring and generation throughput on SmolLM2 beside this machine's measured sgemm peak.
-//   swift run -c release auditor-bench [CHECKPOINT] [--threads N] [--quick]
+//   swift run -c release auditor-bench [CHECKPOINT] [--threads N] [--quick] [--train full|lora]
 import Foundation
 import Glibc
 import Attacks
@@ -7,6 +7,7 @@ import LM
 import Model
 import Stats
 import Tensor
+import Training
 
 setvbuf(stdout, nil, _IOLBF, 0)
 var args = Array(CommandLine.arguments.dropFirst())
@@ -17,6 +18,8 @@ var miaTexts: Int? = nil            // --mia N: only the membership-inference be
 if let i = args.firstIndex(of: "--mia") { miaTexts = Int(args[i + 1]); args.removeSubrange(i...i + 1) }
 var miaLowercase = false              // --mia-lowercase: also time the attack that needs a second pass
 if let i = args.firstIndex(of: "--mia-lowercase") { miaLowercase = true; args.remove(at: i) }
+var trainMethod: String? = nil         // --train full|lora: only the training benchmark (steps at 8 x 128)
+if let i = args.firstIndex(of: "--train") { trainMethod = args[i + 1]; args.removeSubrange(i...i + 1) }
 var onlyShape: (Int, Int)? = nil   // --shape BxT: profile one scoring shape, nothing else
 if let i = args.firstIndex(of: "--shape") {
     let p = args[i + 1].split(separator: "x").compactMap { Int($0) }; onlyShape = (p[0], p[1]); args.removeSubrange(i...i + 1)
@@ -91,6 +94,39 @@ for (m, n, k) in [(1024, 1024, 1024), (2048, 2048, 2048), (4096, 1536, 576), (40
     print(String(format: "sgemm %5d x %5d x %5d: %7.1f GFLOP/s", m, n, k, gf))
 }
 print(String(format: "sgemm peak (measured now): %.1f GFLOP/s", peak))
+
+/// Training steps at 8 x 128 tokens: full fine-tuning and LoRA (r 8 on q and v), AdamW, best of 2 after a warm-up.
+/// FLOPs per step: forward 2 x (linear MACs + attention) per token; the backward twice that for full fine-tuning
+/// (input and weight gradients), once for LoRA (input gradients only; the adapters' own products are small).
+func trainingBenchmark(_ path: String, method: String, peak: Double) {
+    do {
+        let lm = try! LanguageModel.load(path: path)
+        let c = lm.config
+        var r = SeededRNG(seed: 7)
+        let seqs = (0..<8).map { _ in (0..<128).map { _ in Int(r.next() % UInt64(c.vocabSize)) } }
+        let lora = method == "lora" ? LoRA(modelConfig: c, config: LoRAConfig(rank: 8, alpha: 16, targets: [.q, .v]), seed: 1) : nil
+        var options = TrainingOptions()
+        options.learningRate = 1e-5
+        let trainer = Trainer(model: lm.model, lora: lora, options: options)
+        let params = trainer.pass.trainable.storage.ptr, grads = trainer.pass.grads.storage.ptr
+        let secs = best(2) {
+            trainer.pass.zeroGradients()
+            trainer.pass.forwardBackward(TrainingBatch(sequences: seqs))
+            Clipping.clip(grads, trainer.groups, maxNorm: 1)
+            trainer.optimizer.step(params, grads, lr: 1e-5)
+        }
+        let tokens = 8 * 128
+        let fwd = 2.0 * Double(c.linearMACsPerToken) * Double(tokens) + 2.0 * 2.0 * Double(c.nLayers * c.nHeads * c.headDim) * 8 * 128 * 129 / 2
+        let flops = fwd * (method == "full" ? 3 : 2)
+        let gf = flops / secs / 1e9
+        print(String(format: "train %@ 8 x 128, AdamW: %7.1f tokens/s  (%.2f s/step, %.1f effective GFLOP/s = %.0f%% of peak; the peak allows %.0f tokens/s)",
+                     method == "full" ? "full" : "LoRA r8 q,v", Double(tokens) / secs, secs, gf, 100 * gf / peak,
+                     peak * 1e9 / (flops / Double(tokens))))
+    }
+    print(String(format: "peak RSS: %.0f MiB", peakRSSMiB()))
+}
+
+if let trainMethod { trainingBenchmark(path, method: trainMethod, peak: peak); exit(0) }
 
 // 2. Load.
 let t0 = now()

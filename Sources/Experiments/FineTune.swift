@@ -1,0 +1,142 @@
+// Fine-tuning as a recorded run: read the data, train (full or LoRA), write the new checkpoint (and the PEFT
+// adapter), write a JSON summary, and keep the run in the store beside the audits so `auditor history` shows it.
+import Audit
+import Foundation
+import Model
+import Store
+import Training
+
+public enum FineTuneMethod: Sendable, Equatable {
+    case full
+    case lora(LoRAConfig)
+    public var name: String { if case .lora = self { return "lora" } else { return "full" } }
+}
+
+public struct FineTuneSpec: Sendable {
+    public var checkpoint: String
+    public var data: String
+    public var eval: String?
+    /// The field holding the text to learn, and optionally one holding a prompt whose tokens are not learned.
+    public var field = "text", promptField: String? = nil
+    public var method = FineTuneMethod.full
+    /// LoRA target module names (q, v, ..., all-linear), resolved against the model once it is loaded.
+    public var loraTargets: [String]? = nil
+    public var options = TrainingOptions()
+    /// Longest example in tokens (longer texts are split); nil: the model's context.
+    public var maxTokens: Int? = nil
+    public var out: String
+    public init(checkpoint: String, data: String, out: String) { self.checkpoint = checkpoint; self.data = data; self.out = out }
+}
+
+public struct FineTuneResult: Sendable {
+    public var summary: TrainingSummary
+    public var examples: Int, splitTexts: Int
+    /// What was written: the model folder, and the adapter folder for LoRA on a Llama model.
+    public var outputs: [String]
+    public var runID: String?
+}
+
+public enum FineTune {
+    /// The pairs (prompt, text) of a JSON Lines file; every line an object with `field` (and `promptField`, if given).
+    public static func readExamples(_ path: String, field: String, promptField: String?) throws -> [(prompt: String?, text: String)] {
+        let records = try readJSONLRecords(path, field: field)
+        return try records.enumerated().map { i, r in
+            guard let pf = promptField else { return (nil, r.text) }
+            guard let p = r.object?[pf] as? String else { throw InputError(path, "line \(i + 1): missing string field \"\(pf)\"") }
+            return (p, r.text)
+        }
+    }
+
+    /// Trains and writes. `log` gets one-line notes ("split 3 texts longer than 128 tokens"); `onStep` every step.
+    public static func run(_ spec: FineTuneSpec, store: Store?, log: (String) -> Void = { _ in },
+                           onStep: (StepReport) -> Void = { _ in }) throws -> FineTuneResult {
+        try LanguageModel.checkOutput(spec.out, format: .huggingFace, input: spec.checkpoint)
+        let started = Date()
+        let lm = try LanguageModel.load(path: spec.checkpoint)
+        let context = min(spec.maxTokens ?? lm.config.maxPositions, lm.config.maxPositions)
+        let (train, split) = try examples(spec.data, spec, lm, context)
+        if split > 0 { log("split \(split) text\(split == 1 ? "" : "s") of \(spec.data) longer than \(context) tokens into windows") }
+        let eval = try spec.eval.map { try examples($0, spec, lm, context).0 }
+        let lora: LoRA?
+        if case .lora(var c) = spec.method {
+            if let names = spec.loraTargets {
+                do { c.targets = try LoRAConfig.targets(names, config: lm.config) } catch let e as ModelError { throw InputError("--targets", e.message) }
+            }
+            lora = LoRA(modelConfig: lm.config, config: c, seed: spec.options.seed)
+        } else {
+            lora = nil
+        }
+        let trainer = Trainer(model: lm.model, lora: lora, options: spec.options)
+        let summary = try trainer.run(train: train, eval: eval, onStep: onStep)
+        var outputs = [spec.out]
+        lora?.merge(into: lm.model)
+        try lm.writeHuggingFace(to: spec.out)
+        if let lora, lm.config.architecture == .llama {
+            let adapter = (spec.out as NSString).appendingPathComponent("adapter")
+            try lora.writePEFT(to: adapter, baseModel: spec.checkpoint)
+            outputs.append(adapter)
+        }
+        var resolved = spec
+        if let lora { resolved.method = .lora(lora.config) }
+        try writeSummary(summary, resolved, to: (spec.out as NSString).appendingPathComponent("training.json"))
+        let runID = try store.map { try record(resolved, summary, lm, started: started, in: $0) }
+        return FineTuneResult(summary: summary, examples: train.count, splitTexts: split, outputs: outputs, runID: runID)
+    }
+
+    static func examples(_ path: String, _ spec: FineTuneSpec, _ lm: LanguageModel, _ context: Int) throws -> ([Example], Int) {
+        let items = try readExamples(path, field: spec.field, promptField: spec.promptField)
+        do { return try TrainingData.examples(items, lm: lm, context: context, source: path) } catch let e as DatasetError {
+            throw InputError(path, e.description.hasPrefix(path + ": ") ? String(e.description.dropFirst(path.count + 2)) : e.description)
+        }
+    }
+
+    static func writeSummary(_ s: TrainingSummary, _ spec: FineTuneSpec, to path: String) throws {
+        var o: [String: Any] = ["method": spec.method.name, "steps": s.steps, "tokens": s.tokens, "examples": s.examples,
+                                "first_loss": s.firstLoss, "final_loss": s.finalLoss, "seconds": s.seconds,
+                                "tokens_per_second": s.tokensPerSecond, "peak_rss_mib": peakRSSMiB(),
+                                "data": spec.data, "checkpoint": spec.checkpoint, "learning_rate": spec.options.learningRate,
+                                "batch_size": spec.options.batchSize, "accumulation": spec.options.accumulation,
+                                "seed": spec.options.seed]
+        if let b = s.evalLossBefore { o["eval_loss_before"] = b }
+        if let a = s.evalLossAfter { o["eval_loss_after"] = a }
+        if case .lora(let c) = spec.method {
+            o["lora"] = ["rank": c.rank, "alpha": c.alpha, "dropout": c.dropout, "rslora": c.rsLoRA, "targets": c.targets.map(\.rawValue)]
+        }
+        try (jsonLine(o) + "\n").write(toFile: path, atomically: true, encoding: .utf8)
+    }
+
+    /// Peak resident memory of this process in MiB.
+    public static func peakRSSMiB() -> Double {
+        var u = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &u)
+        return Double(u.ru_maxrss) / 1024
+    }
+
+    /// The run in the store: input and output checkpoints, the data, the training figures.
+    static func record(_ spec: FineTuneSpec, _ s: TrainingSummary, _ lm: LanguageModel, started: Date, in store: Store) throws -> String {
+        let options = jsonLine(["method": spec.method.name, "steps": spec.options.steps, "learning_rate": spec.options.learningRate,
+                                "batch_size": spec.options.batchSize, "seed": spec.options.seed])
+        let text = "auditor finetune \(spec.checkpoint) --data \(spec.data) --method \(spec.method.name) --out \(spec.out)\n" + options
+        let run = RunRecord(id: makeRunID(started), name: "finetune (\(spec.method.name)): \((spec.data as NSString).lastPathComponent)",
+                            specPath: spec.data, specSHA256: sha256(data: Data(text.utf8)), specText: text,
+                            seed: Int64(bitPattern: spec.options.seed), auditorVersion: auditorVersion, machine: machineDescription(),
+                            host: hostName(), pid: getpid(), startedAt: iso8601(started), optionsJSON: options)
+        try store.beginRun(run)
+        var metrics = [Figure.training(.firstLoss).record(s.firstLoss, lower: nil, upper: nil, n: s.steps, method: "mean over the first step's tokens"),
+                       Figure.training(.finalLoss).record(s.finalLoss, lower: nil, upper: nil, n: s.steps, method: "mean over the last step's tokens"),
+                       Figure.training(.tokensPerSecond).record(s.tokensPerSecond, lower: nil, upper: nil, n: s.tokens, method: "wall clock")]
+        if let b = s.evalLossBefore { metrics.append(Figure.training(.evalLossBefore).record(b, lower: nil, upper: nil, n: 0, method: "held-out set")) }
+        if let a = s.evalLossAfter { metrics.append(Figure.training(.evalLossAfter).record(a, lower: nil, upper: nil, n: 0, method: "held-out set")) }
+        let trained = try LanguageModel.load(path: spec.out)
+        let now = Date()
+        try store.commitStep(runID: run.id, step: StepRecord(name: "train", finishedAt: iso8601(now), seconds: s.seconds),
+                             checkpoints: [try checkpointRecord(lm, role: "base"), try checkpointRecord(trained, role: "output")],
+                             datasets: [try datasetRecord("train", spec.data, s.examples)], metrics: metrics)
+        let verdict = String(format: "Fine-tuned (%@) for %d steps on %d tokens: training loss %.3f -> %.3f", spec.method.name,
+                             s.steps, s.tokens, s.firstLoss, s.finalLoss)
+            + (s.evalLossAfter.map { String(format: ", held-out loss %.3f -> %.3f", s.evalLossBefore ?? .nan, $0) } ?? "") + "."
+        try store.finishRun(id: run.id, status: .passed, verdict: verdict, finishedAt: iso8601(Date()),
+                            durationSeconds: Date().timeIntervalSince(started))
+        return run.id
+    }
+}

@@ -40,7 +40,7 @@ let package = Package(
         .target(name: "Tokenizer", dependencies: [], swiftSettings: optimise),
         .target(name: "Model", dependencies: ["Tensor", "Checkpoint", "Tokenizer", "LM", "Stats"], swiftSettings: optimise),
         .target(name: "Attacks", dependencies: ["LM", "Stats", "CZlib"], swiftSettings: optimise),
-        .target(name: "Training", dependencies: ["Model", "Tensor", "Stats"], swiftSettings: optimise),
+        .target(name: "Training", dependencies: ["Model", "Tensor", "Checkpoint", "Stats"], swiftSettings: optimise),
         .target(name: "Store", dependencies: ["CSQLite"]),
         .target(name: "Experiments", dependencies: ["Audit", "Training", "Model", "Store"]),
         .target(name: "Report", dependencies: ["Store", "Stats", "CCmark"]),

@@ -45,6 +45,9 @@ struct Finetune: ParsableCommand {
     @Option(help: "Held-out loss every N steps (0: before and after only).") var evalEvery = 0
     @Flag(help: "Recompute activations in the backward pass (less memory, slower).") var recompute = false
     @Option(help: "Seed for the data order, LoRA initialisation and dropout.") var seed: UInt64 = 0
+    @Option(help: "Save a resumable training state (one file) here, every --save-every steps and after the last.") var saveState: String?
+    @Option(help: "Steps between saved states (0: only after the last).") var saveEvery = 0
+    @Option(help: "Resume from a state saved by --save-state (same data, seed and options).") var resume: String?
     @Option(help: "Output folder.") var out: String
     @Option(help: "SQLite store of runs.") var db = "reports/auditor.sqlite"
 
@@ -64,6 +67,7 @@ struct Finetune: ParsableCommand {
         guard dropout >= 0 && dropout < 1 else { throw ValidationError("--dropout must be in [0, 1)") }
         if let maxTokens, maxTokens < 2 { throw ValidationError("--max-tokens must be at least 2") }
         guard evalEvery >= 0 else { throw ValidationError("--eval-every must be >= 0") }
+        guard saveEvery >= 0 else { throw ValidationError("--save-every must be >= 0") }
     }
 
     func run() throws {
@@ -73,6 +77,7 @@ struct Finetune: ParsableCommand {
                 throw ModelError(file: spec.checkpoint, "the default checkpoint is not cached: run scripts/setup.sh first, or pass CHECKPOINT")
             }
             spec.eval = eval; spec.field = field; spec.promptField = promptField; spec.maxTokens = maxTokens
+            spec.saveState = saveState; spec.saveEvery = saveEvery; spec.resume = resume
             var o = TrainingOptions()
             o.steps = steps; o.batchSize = batchSize; o.accumulation = accumulation; o.learningRate = lr
             o.schedule = Schedule(rawValue: schedule)!; o.warmup = warmup; o.optimizer = OptimizerKind(rawValue: optimizer)!

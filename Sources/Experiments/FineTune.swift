@@ -25,6 +25,8 @@ public struct FineTuneSpec: Sendable {
     /// Longest example in tokens (longer texts are split); nil: the model's context.
     public var maxTokens: Int? = nil
     public var out: String
+    /// Save a resumable state here every `saveEvery` steps (and after the last); resume from `resume` if given.
+    public var saveState: String? = nil, saveEvery = 0, resume: String? = nil
     public init(checkpoint: String, data: String, out: String) { self.checkpoint = checkpoint; self.data = data; self.out = out }
 }
 
@@ -67,7 +69,16 @@ public enum FineTune {
             lora = nil
         }
         let trainer = Trainer(model: lm.model, lora: lora, options: spec.options)
-        let summary = try trainer.run(train: train, eval: eval, onStep: onStep)
+        var from = 0
+        if let r = spec.resume {
+            do { from = try trainer.restoreState(from: r) } catch let e as TrainingError { throw InputError(r, String(e.description.dropFirst(r.count + 2))) }
+            guard from < spec.options.steps else { throw InputError(r, "the saved state has done \(from) steps already; --steps is \(spec.options.steps)") }
+            log("resuming after step \(from) from \(r)")
+        }
+        let summary = try trainer.run(train: train, eval: eval, from: from, onStep: onStep) { step in
+            guard let path = spec.saveState, step == spec.options.steps || (spec.saveEvery > 0 && step % spec.saveEvery == 0) else { return }
+            try trainer.saveState(to: path, step: step)
+        }
         var outputs = [spec.out]
         lora?.merge(into: lm.model)
         try lm.writeHuggingFace(to: spec.out)

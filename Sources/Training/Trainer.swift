@@ -74,16 +74,25 @@ public final class Trainer {
         return weight > 0 ? sum / weight : .nan
     }
 
-    /// Trains for `options.steps` steps. `onStep` sees every step (progress, logging). Throws at a non-finite loss or
-    /// gradient, before updating, so the model keeps the parameters of the last good step.
-    public func run(train: [Example], eval: [Example]? = nil, onStep: (StepReport) -> Void = { _ in }) throws -> TrainingSummary {
+    /// Trains from step `from` (0, or what `restoreState` returned) to `options.steps`. `onStep` sees every step
+    /// (progress, logging); `checkpoint` is called after each step with its number (to save a state). Throws at a
+    /// non-finite loss or gradient, before updating, so the model keeps the parameters of the last good step.
+    public func run(train: [Example], eval: [Example]? = nil, from: Int = 0, onStep: (StepReport) -> Void = { _ in },
+                    checkpoint: (Int) throws -> Void = { _ in }) throws -> TrainingSummary {
         precondition(!train.isEmpty && options.steps >= 1 && options.batchSize >= 1 && options.accumulation >= 1)
+        precondition(from >= 0 && from < options.steps, "resuming at step \(from) of \(options.steps)")
         let start = Date()
         let params = pass.trainable.storage.ptr, grads = pass.grads.storage.ptr
         let evalBefore = eval.map { evaluate($0) }
         var epoch = 0, order = TrainingData.order(train.count, seed: options.seed, epoch: 0), cursor = 0
+        // The batches of the steps already taken: the data order is a function of (seed, epoch), so replaying the cursor
+        // puts a resumed run exactly where the saved one stopped.
+        for _ in 0..<(from * options.accumulation) {
+            if cursor >= order.count { epoch += 1; order = TrainingData.order(train.count, seed: options.seed, epoch: epoch); cursor = 0 }
+            cursor = min(order.count, cursor + options.batchSize)
+        }
         var tokens = 0, firstLoss = Double.nan, lastLoss = Double.nan, lastEval = evalBefore
-        for step in 0..<options.steps {
+        for step in from..<options.steps {
             pass.zeroGradients()
             var lossSum = 0.0, weightSum = 0.0
             for micro in 0..<options.accumulation {
@@ -104,7 +113,7 @@ public final class Trainer {
             }
             let lr = options.schedule.rate(peak: options.learningRate, step: step, total: options.steps, warmup: options.warmup)
             optimizer.step(params, grads, lr: lr)
-            if step == 0 { firstLoss = loss }
+            if step == from { firstLoss = loss }
             lastLoss = loss
             var evalLoss: Double? = nil
             if let eval, (options.evalEvery > 0 && (step + 1) % options.evalEvery == 0) || step == options.steps - 1 {
@@ -112,9 +121,10 @@ public final class Trainer {
             }
             onStep(StepReport(step: step + 1, steps: options.steps, loss: loss, learningRate: lr, gradNorm: norm, tokens: tokens,
                               seconds: Date().timeIntervalSince(start), evalLoss: evalLoss))
+            try checkpoint(step + 1)
         }
         let seconds = Date().timeIntervalSince(start)
-        return TrainingSummary(steps: options.steps, tokens: tokens, examples: train.count, firstLoss: firstLoss, finalLoss: lastLoss,
+        return TrainingSummary(steps: options.steps - from, tokens: tokens, examples: train.count, firstLoss: firstLoss, finalLoss: lastLoss,
                                evalLossBefore: evalBefore, evalLossAfter: eval == nil ? nil : lastEval,
                                seconds: seconds, tokensPerSecond: Double(tokens) / max(seconds, 1e-9))
     }

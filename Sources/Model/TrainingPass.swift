@@ -140,7 +140,7 @@ public final class TrainingPass {
         let sum = r.targets.withUnsafeBufferPointer { t in
             r.weights.withUnsafeBufferPointer { w in
                 Kernels.crossEntropyForwardBackward(dxf, headGrad, xf, model.head, t.baseAddress!, w.baseAddress!,
-                                                   N: N, C: C, V: c.vocabSize, gradScale: scale, scratch: scratch)
+                                                   N: N, C: C, V: c.vocabSize, gradScale: scale, scratch: scratch, chunk: 256)
             }
         }
         let result = BatchLoss(loss: sum / totalWeight, weight: totalWeight)

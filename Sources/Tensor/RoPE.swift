@@ -47,58 +47,34 @@ public final class RoPETable: @unchecked Sendable {
     /// Rotates x[N, nHeads * headDim] in place; row n sits at position positions[n]. Only the first
     /// `rotaryDims` dimensions of each head rotate (partial rotary, GPT-NeoX).
     public func apply(_ x: UnsafeMutablePointer<Float>, N: Int, nHeads: Int, headDim: Int, positions: UnsafePointer<Int32>) {
+        rotate(x, N: N, nHeads: nHeads, headDim: headDim, positions: positions, sign: 1)
+    }
+
+    /// The gradient of `apply`: each pair's rotation by +angle is orthogonal, so its transpose, the rotation by
+    /// -angle, maps dout to dinp. Rotates dx[N, nHeads * headDim] in place (not accumulated).
+    public func applyBackward(_ dx: UnsafeMutablePointer<Float>, N: Int, nHeads: Int, headDim: Int, positions: UnsafePointer<Int32>) {
+        rotate(dx, N: N, nHeads: nHeads, headDim: headDim, positions: positions, sign: -1)
+    }
+
+    /// Rotates each rotating pair by sign * angle: pairs (i, i + rd/2) for .halves, (2i, 2i + 1) for .interleaved.
+    private func rotate(_ x: UnsafeMutablePointer<Float>, N: Int, nHeads: Int, headDim: Int, positions: UnsafePointer<Int32>,
+                        sign: Float) {
         var maxPos = 0
         for n in 0..<N { maxPos = Swift.max(maxPos, Int(positions[n])) }
         let (cosT, sinT) = tables(maxPos + 1)
         let half = rotaryDims / 2
+        let stride = style == .halves ? 1 : 2, offset = style == .halves ? half : 1
         cosT.withUnsafeBufferPointer { cb in
             sinT.withUnsafeBufferPointer { sb in
                 for n in 0..<N {
                     let cp = cb.baseAddress! + Int(positions[n]) * half, sp = sb.baseAddress! + Int(positions[n]) * half
                     for h in 0..<nHeads {
                         let v = x + n * nHeads * headDim + h * headDim
-                        switch style {
-                        case .halves:
-                            for i in 0..<half {
-                                let a = v[i], b = v[i + half]
-                                v[i] = a * cp[i] - b * sp[i]
-                                v[i + half] = b * cp[i] + a * sp[i]
-                            }
-                        case .interleaved:
-                            for i in 0..<half {
-                                let a = v[2 * i], b = v[2 * i + 1]
-                                v[2 * i] = a * cp[i] - b * sp[i]
-                                v[2 * i + 1] = b * cp[i] + a * sp[i]
-                            }
-                        }
-                    }
-                }
-            }
-        }
-    }
-}
-
-extension RoPETable {
-    /// The gradient of `apply`: each pair's rotation by +angle is orthogonal, so its transpose, the rotation by
-    /// -angle, maps dout to dinp. Rotates dx[N, nHeads * headDim] in place (not accumulated).
-    public func applyBackward(_ dx: UnsafeMutablePointer<Float>, N: Int, nHeads: Int, headDim: Int, positions: UnsafePointer<Int32>) {
-        var maxPos = 0
-        for n in 0..<N { maxPos = Swift.max(maxPos, Int(positions[n])) }
-        let (cosT, sinT) = tables(maxPos + 1)
-        let half = rotaryDims / 2
-        cosT.withUnsafeBufferPointer { cb in
-            sinT.withUnsafeBufferPointer { sb in
-                for n in 0..<N {
-                    let cp = cb.baseAddress! + Int(positions[n]) * half, sp = sb.baseAddress! + Int(positions[n]) * half
-                    for h in 0..<nHeads {
-                        let v = dx + n * nHeads * headDim + h * headDim
-                        // (i, j) is a rotating pair: halves (i, i + rd/2) or interleaved (2i, 2i + 1)
-                        let stride = style == .halves ? 1 : 2, offset = style == .halves ? half : 1
                         for i in 0..<half {
-                            let ia = i * stride, ib = ia + offset
+                            let ia = i * stride, ib = ia + offset, s = sign * sp[i]
                             let a = v[ia], b = v[ib]
-                            v[ia] = a * cp[i] + b * sp[i]
-                            v[ib] = b * cp[i] - a * sp[i]
+                            v[ia] = a * cp[i] - b * s
+                            v[ib] = b * cp[i] + a * s
                         }
                     }
                 }

@@ -200,7 +200,7 @@ final class AuditCLITests: XCTestCase {
         try bad("syntax.yml", text.replacingOccurrences(of: "name: tiny audit", with: "name: [tiny audit"), "3:5", "not valid YAML")
         try bad("unknown.yml", text.replacingOccurrences(of: "attacks:", with: "attaks:"), "11:1", "unknown key 'attaks'")
         try bad("threshold.yml", text.replacingOccurrences(of: "mia.loss.auc <= 0.6", with: "mia.loss.acu <= 0.6"), "21:5",
-                "'mia.loss.acu' is not a metric this spec produces")
+                "'mia.loss.acu' is not a metric this spec produces; did you mean 'mia.loss.auc'?")
         try bad("op.yml", text.replacingOccurrences(of: "mia.loss.auc <= 0.6", with: "mia.loss.auc =< 0.6"), "21:5", "expected 'METRIC OP NUMBER'")
         try bad("missing.yml", text.replacingOccurrences(of: "members: members.jsonl", with: "members: nowhere.jsonl"), "7:12",
                 "no such file 'nowhere.jsonl'")

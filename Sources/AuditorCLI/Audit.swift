@@ -16,6 +16,8 @@ struct AuditCommand: ParsableCommand {
             tests as the spec asks. Each finished step is committed to the SQLite store in one transaction; a run \
             that stops early is marked interrupted. The report goes to REPORTS/<run-id>/: report.md, report.html \
             (self-contained, inline SVG charts), summary.json and junit.xml (one test case per threshold). \
+            It prints the verdict, each breached threshold, the report's warnings (e.g. a blind baseline that \
+            separates members from non-members) and the paths of those files; --quiet only the verdict and the paths. \
             Exit status: 0 every threshold holds, 1 a threshold is breached, 2 bad input (spec, checkpoint, data). \
             Canaries, generated text and other secrets are redacted unless --show-secrets is given.
             """)
@@ -25,6 +27,7 @@ struct AuditCommand: ParsableCommand {
     @Option(help: "Folder for reports; each run writes REPORTS/<run-id>/.") var reports = "reports"
     @Flag(help: "Include secrets (canaries, generated text) in the report.") var showSecrets = false
     @Option(help: "Threads for matrix products (default: all cores).") var threads: Int?
+    @Flag(help: "Print only the verdict line and the paths of the outputs (no breached checks, no warnings).") var quiet = false
 
     func validate() throws {
         if let threads, threads < 1 || threads > Int(Int32.max) { throw ValidationError("--threads must be between 1 and \(Int32.max)") }
@@ -41,11 +44,13 @@ struct AuditCommand: ParsableCommand {
             let options = ReportOptions(showSecrets: showSecrets, title: spec.title, histogramBins: spec.histogramBins)
             _ = try Report.write(report, to: dir, options: options)
             breached = report.run.status == .breached
-            let failing = report.checks.filter { !$0.passed }
             print("\(report.run.status == .passed ? "PASS" : "BREACH"): \(report.run.verdict ?? "")")
-            for c in failing { print("  breached: \(c.message)") }
-            print("report: \((dir as NSString).appendingPathComponent("report.md"))")
-            print("        \((dir as NSString).appendingPathComponent("report.html"))")
+            if !quiet {
+                for c in report.checks where !c.passed { print("  breached: \(c.message)") }
+                for w in Report.warnings(report) { print("warning: \(w)") }
+            }
+            let files = ["report.md", "report.html", "summary.json", "junit.xml"].map { (dir as NSString).appendingPathComponent($0) }
+            for (i, f) in files.enumerated() { print(i == 0 ? "report: \(f)" : "        \(f)") }
             print("run: \(report.run.id) (stored in \(db))")
         }
         if breached { throw ExitCode(1) }

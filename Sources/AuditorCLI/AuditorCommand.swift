@@ -1,6 +1,7 @@
 // The `auditor` command tree.
 import Audit
 import ArgumentParser
+import Foundation
 
 public struct AuditorCommand: ParsableCommand {
     public static let version = auditorVersion
@@ -16,4 +17,22 @@ public struct AuditorCommand: ParsableCommand {
         version: version,
         subcommands: [AuditCommand.self, HistoryCommand.self, DiffCommand.self, ReportCommand.self, Inspect.self, Convert.self, Finetune.self, Score.self, Generate.self, MIACommand.self, Extract.self, CanaryCommand.self, TrapsCommand.self, GhostCommand.self, DatasetInferenceCommand.self, PIICommand.self])
     public init() {}
+
+    /// Parses and runs the command line; a first argument that names no subcommand but is close to one is a usage
+    /// error (exit 64) that suggests it. Anything else is left to the argument parser's own message.
+    public static func main() {
+        if let message = unknownCommand(Array(CommandLine.arguments.dropFirst())) {
+            FileHandle.standardError.write(Data("Error: \(message)\nSee 'auditor --help'.\n".utf8))
+            Foundation.exit(ExitCode.validationFailure.rawValue)
+        }
+        main(nil)
+    }
+
+    /// "unknown command 'X'; did you mean 'Y'?" when `arguments` starts with a word that is not a subcommand but is
+    /// a typo away from one.
+    static func unknownCommand(_ arguments: [String]) -> String? {
+        guard let first = arguments.first, !first.hasPrefix("-") else { return nil }
+        let near = suggestions(for: first, among: configuration.subcommands.map { $0._commandName } + ["help"])
+        return near.isEmpty ? nil : "unknown command '\(first)'\(didYouMean(near))"
+    }
 }

@@ -5,6 +5,7 @@ import Attacks
 import Foundation
 import LM
 import Model
+import Report
 
 struct PIICommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -18,7 +19,8 @@ struct PIICommand: ParsableCommand {
             US SSN-like AAA-GG-SSSS. rate: the fraction of samples with at least one match of that kind, with a \
             95% Clopper-Pearson interval. --known: a text file, one secret per line (e.g. planted canaries); a \
             match is known when its normal form equals an entry's (e-mails lower-cased, numbers digits only). \
-            Matched text and continuations are redacted unless --show-secrets is given: a match shows its kind \
+            Matched text and whole continuations are redacted unless --show-secrets is given (a continuation \
+            holds more than its matches: the rest of a secret, a name, an address): a match shows its kind \
             and the first 12 hex digits of the SHA-256 of its normal form (short numbers can be recovered from \
             such a hash by trying them all: treat the output as sensitive anyway).
             """)
@@ -80,7 +82,7 @@ struct PIICommand: ParsableCommand {
                     "samples": ss.map { s -> [String: Any] in
                         [
                             "sample": s.sampleIndex,
-                            "completion": showSecrets ? s.completion : PII.redact(s.completion),
+                            "completion": showSecrets ? s.completion : Report.redacted,
                             "matches": zip(s.matches, s.known).map { matchJSON($0.0, known: $0.1) },
                         ]
                     },

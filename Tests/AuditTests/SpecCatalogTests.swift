@@ -53,6 +53,23 @@ final class SpecCatalogTests: XCTestCase {
         }
     }
 
+    func testSuggestionsByEditDistance() {
+        XCTAssertEqual(editDistance(Array("socre"), Array("score")), 1, "a swap of neighbours is one edit")
+        XCTAssertEqual(editDistance(Array("kitten"), Array("sitting")), 3)
+        XCTAssertEqual(editDistance(Array(""), Array("abc")), 3)
+        let produced = ["mia.loss.auc", "mia.zlib.auc", "mia.loss.tpr_at_fpr_1pct", "extraction.exact.rate"]
+        XCTAssertEqual(suggestions(for: "mia.loss.acu", among: produced), ["mia.loss.auc"])
+        XCTAssertEqual(suggestions(for: "mia.lib.auc", among: produced), ["mia.zlib.auc"])
+        XCTAssertEqual(suggestions(for: "canary.exposure.max", among: produced), [], "nothing close")
+        XCTAssertEqual(suggestions(for: "mia.loss.auc", among: produced), [], "not a typo")
+        XCTAssertEqual(suggestions(for: "x", among: ["y", "z"]), [], "one letter is no evidence")
+        XCTAssertEqual(suggestions(for: "mia.mink_0.3.auc", among: ["mia.mink_0.2.auc", "mia.mink_0.5.auc"]),
+                       ["mia.mink_0.2.auc", "mia.mink_0.5.auc"], "ties in their given order")
+        XCTAssertEqual(didYouMean(["a"]), "; did you mean 'a'?")
+        XCTAssertEqual(didYouMean(["a", "b"]), "; did you mean 'a' or 'b'?")
+        XCTAssertEqual(didYouMean([]), "")
+    }
+
     func testErrorsNameFileLineAndColumn() throws {
         let unknown = try write("version: 1\nname: x\ntarget: {checkpoint: model.gguf}\nattaks: {}\n")
         XCTAssertThrowsError(try loadAuditSpec(unknown)) { e in
@@ -63,6 +80,7 @@ final class SpecCatalogTests: XCTestCase {
             let s = "\(e)"
             XCTAssertTrue(s.hasPrefix("\(threshold):11:14: thresholds: 'mia.mink_0.5.auc' is not a metric this spec produces"), s)
             XCTAssertTrue(s.contains("mia.loss.auc, mia.loss.tpr_at_fpr_1pct"), s)
+            XCTAssertTrue(s.contains("is not a metric this spec produces; did you mean 'mia.mink_0.2.auc'? (it produces: "), s)
         }
         // Per-repetition figures are accepted for a step that runs: the manifest decides whether they exist.
         let perRep = try loadAuditSpec(try write(full + "thresholds: ['canary.rep_3.exposure.max <= 8', 'traps.rep_2.auc < 0.9']\n"))

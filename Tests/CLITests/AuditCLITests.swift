@@ -27,15 +27,16 @@ final class AuditCLITests: XCTestCase {
     let secret = "my PIN is 493817"
 
     /// A folder with data, a canary manifest and a spec whose thresholds are `thresholds`.
-    private func setUpAudit(thresholds: [String], extraction: Bool = true) throws -> (dir: URL, spec: String) {
+    private func setUpAudit(thresholds: [String], extraction: Bool = true, members: [String]? = nil,
+                            nonmembers: [String]? = nil) throws -> (dir: URL, spec: String) {
         let dir = scratchDirectory()
         func jsonl(_ texts: [String], _ name: String) throws {
             _ = try writeLines(texts.enumerated().map { i, t in
                 String(decoding: try! JSONSerialization.data(withJSONObject: ["id": "\(name)-\(i)", "text": t], options: [.sortedKeys]), as: UTF8.self)
             }, to: dir.appendingPathComponent("\(name).jsonl"))
         }
-        try jsonl(memberTexts, "members")
-        try jsonl(nonmemberTexts, "nonmembers")
+        try jsonl(members ?? memberTexts, "members")
+        try jsonl(nonmembers ?? nonmemberTexts, "nonmembers")
         let manifest: [String: Any] = ["seed": 1, "canaries": [
             ["id": "c1", "format": "my PIN is {digits:6}", "text": secret, "repetitions": 10],
             ["id": "c2", "format": "my PIN is {digits:6}", "text": "my PIN is 220571", "repetitions": 1],
@@ -128,6 +129,38 @@ final class AuditCLITests: XCTestCase {
         XCTAssertEqual(runAuditor(["history", "--db", dir.appendingPathComponent("runs.sqlite").path, "--limit", "0"]).code, 64)
     }
 
+    /// The console summary: the verdict, each breached check, the report's warnings (here the blind baseline, which
+    /// separates long members from short non-members by length alone) and every output's path, in a few lines;
+    /// --quiet keeps only the verdict and the paths.
+    func testAuditPrintsVerdictWarningsAndEveryPath() throws {
+        let long = memberTexts.map { $0 + " " + $0 + " And so the day went on, quietly, as days in that place always did." }
+        let (dir, spec) = try setUpAudit(thresholds: ["mia.loss.auc <= 1.0", "canary.exposure.max <= 0.0001"], extraction: false,
+                                         members: long, nonmembers: nonmemberTexts.map { String($0.prefix(24)) })
+        let r = audit(spec, in: dir)
+        XCTAssertEqual(r.code, 1, r.err)
+        let lines = r.out.split(separator: "\n", omittingEmptySubsequences: false).dropLast().map(String.init)
+        XCTAssertLessThanOrEqual(lines.count, 15, r.out)
+        XCTAssertTrue(lines[0].hasPrefix("BREACH: 1 of 2 thresholds breached: "), r.out)
+        XCTAssertTrue(lines[1].hasPrefix("  breached: canary.exposure.max = "), r.out)
+        let warning = try XCTUnwrap(lines.first { $0.hasPrefix("warning: ") }, r.out)
+        XCTAssertTrue(warning.hasPrefix("warning: the blind baseline, which never queries the model, separates members from non-members with AUC 1.000 [1.000, 1.000]. Its interval excludes 0.5"), warning)
+        let rep = dir.appendingPathComponent("reports").appendingPathComponent(runID(r)).path
+        let paths = ["report.md", "report.html", "summary.json", "junit.xml"].map { rep + "/" + $0 }
+        XCTAssertEqual(Array(lines.suffix(5)), ["report: " + paths[0]] + paths.dropFirst().map { "        " + $0 }
+                       + ["run: \(runID(r)) (stored in \(dir.appendingPathComponent("runs.sqlite").path))"])
+        for p in paths { XCTAssertTrue(FileManager.default.fileExists(atPath: p), p) }
+        // The same sentence the report shows as its warning.
+        XCTAssertTrue(read(URL(fileURLWithPath: paths[0])).contains("> **Warning:** " + warning.dropFirst("warning: ".count)))
+
+        let quiet = audit(spec, in: dir, ["--quiet"])
+        XCTAssertEqual(quiet.code, 1, quiet.err)
+        let q = quiet.out.split(separator: "\n").map(String.init)
+        XCTAssertEqual(q.count, 6, quiet.out)
+        XCTAssertTrue(q[0].hasPrefix("BREACH: 1 of 2 thresholds breached: "), quiet.out)
+        XCTAssertTrue(q[1].hasPrefix("report: ") && q[5].hasPrefix("run: "), quiet.out)
+        XCTAssertFalse(q.contains { $0.hasPrefix("warning: ") || $0.hasPrefix("  breached: ") }, quiet.out)
+    }
+
     func testBreachedThresholdExitsOneAndJUnitNamesIt() throws {
         let (dir, spec) = try setUpAudit(thresholds: ["mia.loss.auc <= 1.0", "canary.exposure.max <= 0.0001"], extraction: false)
         let r = audit(spec, in: dir)
@@ -167,7 +200,7 @@ final class AuditCLITests: XCTestCase {
         try bad("syntax.yml", text.replacingOccurrences(of: "name: tiny audit", with: "name: [tiny audit"), "3:5", "not valid YAML")
         try bad("unknown.yml", text.replacingOccurrences(of: "attacks:", with: "attaks:"), "11:1", "unknown key 'attaks'")
         try bad("threshold.yml", text.replacingOccurrences(of: "mia.loss.auc <= 0.6", with: "mia.loss.acu <= 0.6"), "21:5",
-                "'mia.loss.acu' is not a metric this spec produces")
+                "'mia.loss.acu' is not a metric this spec produces; did you mean 'mia.loss.auc'?")
         try bad("op.yml", text.replacingOccurrences(of: "mia.loss.auc <= 0.6", with: "mia.loss.auc =< 0.6"), "21:5", "expected 'METRIC OP NUMBER'")
         try bad("missing.yml", text.replacingOccurrences(of: "members: members.jsonl", with: "members: nowhere.jsonl"), "7:12",
                 "no such file 'nowhere.jsonl'")

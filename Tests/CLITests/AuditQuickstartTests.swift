@@ -1,5 +1,5 @@
-// The README's quickstart audit (audits/quickstart.yml) on the real SmolLM2 checkpoint: the verdict, the figures the
-// README quotes, the JUnit failures, an HTML page without external URLs, and no canary in any report file.
+// The README's quickstart audit (audits/quickstart.yml) on the real SmolLM2 checkpoint: the verdict, the console's
+// warning and paths, the figures the README quotes, the JUnit failures, an HTML page without external URLs, and no canary in any report file.
 import Foundation
 import XCTest
 
@@ -19,6 +19,13 @@ final class AuditQuickstartTests: XCTestCase {
         XCTAssertTrue(r.out.hasPrefix("BREACH: 2 of 4 thresholds breached: mia.loss.auc = 0.898 [0.766, 0.988]"), r.out)
         let line = try XCTUnwrap(r.out.split(separator: "\n").first { $0.hasPrefix("report: ") })
         let report = URL(fileURLWithPath: String(line.dropFirst("report: ".count))).deletingLastPathComponent()
+        // The console carries the report's blind-baseline warning and the path of every output, in a few lines.
+        let lines = r.out.split(separator: "\n").map(String.init)
+        XCTAssertLessThanOrEqual(lines.count, 15, r.out)
+        XCTAssertTrue(lines.contains("warning: the blind baseline, which never queries the model, separates members from non-members with AUC 0.799 [0.619, 0.941]. Its interval excludes 0.5, so the member and non-member sets differ in distribution, and the attack AUCs above say little about what the model memorised."), r.out)
+        for f in ["report.md", "report.html", "summary.json", "junit.xml"] {
+            XCTAssertTrue(lines.contains { $0.hasSuffix(" " + report.appendingPathComponent(f).path) }, "\(f) in\n\(r.out)")
+        }
 
         // The figures the README quotes.
         let summary = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: report.appendingPathComponent("summary.json"))) as? [String: Any])

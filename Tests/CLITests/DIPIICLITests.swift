@@ -140,7 +140,33 @@ final class DIPIICLITests: XCTestCase {
         }
     }
 
-    /// --show-secrets shows the raw continuations: the redacted run's text is their redaction, and every reported
+    /// A continuation holds more than its matches (the rest of a number, a name): by default no part of any generated
+    /// text reaches stdout or stderr. The continuations come from a --show-secrets run of the same seed.
+    func testPIIContinuationsNeverPrintedByDefault() throws {
+        let dir = scratchDirectory()
+        let prompts = try promptsFile(in: dir)
+        let base = ["pii", llama, "--prompts", prompts, "--samples", "5", "--max-new-tokens", "24", "--seed", "2"]
+        let shown = succeed(base + ["--show-secrets"])
+        var continuations: [String] = []
+        for row in shown["prompts"] as? [[String: Any]] ?? [] {
+            for s in row["samples"] as? [[String: Any]] ?? [] { continuations.append(try XCTUnwrap(s["completion"] as? String)) }
+        }
+        XCTAssertEqual(continuations.count, 15)
+        // Fragments of 8+ characters with a letter, cut where JSON might escape a character, so that each would
+        // appear verbatim in the output if it leaked.
+        let fragments = Set(continuations.flatMap { c in
+            c.split(whereSeparator: { !$0.isASCII || $0 == "\"" || $0 == "\\" || $0 == "/" || $0.isNewline || $0.asciiValue! < 32 })
+                .map(String.init).filter { $0.count >= 8 && $0.contains(where: \.isLetter) }
+        })
+        XCTAssertGreaterThan(fragments.count, 5, "the continuations give text to look for")
+        let hidden = run(base)
+        assertNoCrash(hidden, "pii")
+        XCTAssertEqual(hidden.code, 0, hidden.err)
+        let all = hidden.out + hidden.err
+        for f in fragments { XCTAssertFalse(all.contains(f), "generated text printed without --show-secrets: '\(f)'") }
+    }
+
+    /// --show-secrets shows the raw continuations: the redacted run hides each of them whole, and every reported
     /// match is what the detectors find in them.
     func testPIIShowSecretsAgreesWithRedactedRun() throws {
         let dir = scratchDirectory()
@@ -155,7 +181,7 @@ final class DIPIICLITests: XCTestCase {
             for (hs, ss) in zip(h["samples"] as? [[String: Any]] ?? [], s["samples"] as? [[String: Any]] ?? []) {
                 let raw = try XCTUnwrap(ss["completion"] as? String)
                 completions.insert(raw)
-                XCTAssertEqual(hs["completion"] as? String, PII.redact(raw))
+                XCTAssertEqual(hs["completion"] as? String, "[redacted: use --show-secrets]", "the whole continuation is hidden")
                 let found = PII.find(in: raw)
                 let reported = ss["matches"] as? [[String: Any]] ?? []
                 XCTAssertEqual(reported.map { $0["text"] as? String }, found.map(\.text))

@@ -96,6 +96,21 @@ final class UsageTests: XCTestCase {
         }
     }
 
+    /// A mistyped subcommand is a usage error that names the nearest one; a word far from every subcommand keeps the
+    /// parser's own message.
+    func testUnknownCommandSuggestsNearest() {
+        for (word, near) in [("socre", "'score'"), ("audti", "'audit'"), ("insepct", "'inspect'"), ("histroy", "'history'")] {
+            let r = run([word, "x"])
+            assertNoCrash(r, "auditor \(word)")
+            XCTAssertEqual(r.code, 64, r.err)
+            XCTAssertEqual(r.out, "", word)
+            XCTAssertTrue(r.err.hasPrefix("Error: unknown command '\(word)'; did you mean \(near)?\n"), r.err)
+        }
+        let far = run(["frobnicate"])
+        XCTAssertEqual(far.code, 64, far.err)
+        XCTAssertFalse(far.err.contains("did you mean"), far.err)
+    }
+
     /// Option values far beyond the model's sizes: clamped or refused, never a crash.
     func testExtremeOptionValues() throws {
         let llama = fixture("tiny/llama")

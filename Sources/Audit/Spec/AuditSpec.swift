@@ -308,7 +308,7 @@ private struct SpecReader {
         let family = produced.contains(parts[0].hasPrefix("canary.") ? "canary.exposure.max" : "traps.auc")
         guard let figure, produced.contains(parts[0]) || (figure.isPerRepetition && family) else {
             let shown = produced.prefix(12).joined(separator: ", ") + (produced.count > 12 ? ", ..." : "")
-            throw fail(n, "thresholds: '\(parts[0])' is not a metric this spec produces (it produces: \(produced.isEmpty ? "none" : shown))")
+            throw fail(n, "thresholds: '\(parts[0])' is not a metric this spec produces\(didYouMean(suggestions(for: parts[0], among: produced))) (it produces: \(produced.isEmpty ? "none" : shown))")
         }
         let m = n.mark
         return .init(expression: s, figure: figure, op: parts[1], value: v, line: m?.line ?? 0, column: m?.column ?? 0)

@@ -33,8 +33,8 @@ extension Report {
             if let b = baseline?.auc {
                 let ci = Fmt.valueCI(b.value, b.lower, b.upper, decimals: 3, method: b.method, escape: md.text)
                 if let l = b.lower, let u = b.upper, l.isFinite, u.isFinite {
-                    if l > 0.5 || u < 0.5 {
-                        md.add("> **Warning:** the blind baseline, which never queries the model, separates members from non-members with AUC \(ci). Its interval excludes 0.5, so the member and non-member sets differ in distribution, and the attack AUCs above say little about what the model memorised.")
+                    if let warning = blindBaselineWarning(r, escape: md.text) {
+                        md.add("> **Warning:** \(warning)")
                     } else {
                         md.add("The blind baseline, which never queries the model, reaches AUC \(ci); its interval includes 0.5, so there is no sign that the member and non-member sets differ in distribution.")
                     }
@@ -47,5 +47,22 @@ extension Report {
             md.image("roc-log.svg", from: ctx.charts)
             for c in ctx.charts where c.fileName.hasPrefix("hist-") { md.image(c.fileName, from: ctx.charts) }
         }
+    }
+}
+
+extension Report {
+    /// The run's warnings as plain sentences (no Markdown), in report order: what report.md shows as
+    /// "> **Warning:**" and what `auditor audit` prints, so a CI log carries them too.
+    public static func warnings(_ r: RunReport) -> [String] {
+        [blindBaselineWarning(r, escape: { $0 })].compactMap { $0 }
+    }
+
+    /// The blind-baseline caveat, when the baseline's AUC interval excludes 0.5: the member and non-member sets
+    /// differ in distribution, so the attack AUCs say little about memorisation. Nil otherwise.
+    static func blindBaselineWarning(_ r: RunReport, escape: (String) -> String) -> String? {
+        guard let b = miaRows(r).first(where: { $0.attack == "blind_baseline" })?.auc,
+              let l = b.lower, let u = b.upper, l.isFinite, u.isFinite, l > 0.5 || u < 0.5 else { return nil }
+        let ci = Fmt.valueCI(b.value, b.lower, b.upper, decimals: 3, method: b.method, escape: escape)
+        return "the blind baseline, which never queries the model, separates members from non-members with AUC \(ci). Its interval excludes 0.5, so the member and non-member sets differ in distribution, and the attack AUCs above say little about what the model memorised."
     }
 }

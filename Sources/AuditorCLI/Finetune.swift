@@ -91,6 +91,9 @@ struct Finetune: ParsableCommand {
             let store = try openStore(db)
             // A line every 5% of the steps (and at every held-out evaluation and the last step).
             let every = max(1, steps / 20)
+            // Ctrl-C/SIGTERM end training at once (130/143), removing any half-written OUT.
+            let guardian = InterruptGuard(runID: nil, dbPath: nil)
+            defer { guardian.cancel() }
             let result = try FineTune.run(spec, store: store, log: { FileHandle.standardError.write(Data("finetune: \($0)\n".utf8)) }) { s in
                 guard s.step % every == 0 || s.evalLoss != nil || s.step == s.steps else { return }
                 let eval = s.evalLoss.map { String(format: ", held-out loss %.4f", $0) } ?? ""

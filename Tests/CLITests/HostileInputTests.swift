@@ -1,0 +1,110 @@
+// Hostile input and faults: huge numbers refused with their bound, manifests whose canaries do not fit their format,
+// a FIFO or folder where a checkpoint file is expected, Ctrl-C during an audit and during fine-tuning.
+import Foundation
+import Store
+import XCTest
+
+final class HostileInputTests: XCTestCase {
+    let llama = fixture("tiny/llama")
+    let huge = "9223372036854775807"
+
+    /// A usage error (exit 64, nothing on stdout) whose message contains `needle`; never a trap.
+    func assertUsage(_ args: [String], _ needle: String, file: StaticString = #filePath, line: UInt = #line) {
+        let r = run(args, file: file, line: line)
+        let what = "auditor " + args.joined(separator: " ")
+        assertNoCrash(r, what, file: file, line: line)
+        XCTAssertEqual(r.code, 64, "\(what)\nstderr:\n\(r.err)", file: file, line: line)
+        XCTAssertEqual(r.out, "", what, file: file, line: line)
+        XCTAssertTrue(r.err.contains(needle), "\(what): expected '\(needle)' in:\n\(r.err)", file: file, line: line)
+    }
+
+    func manifest(_ dir: URL, _ canaries: [[String: Any]]) throws -> String {
+        let url = dir.appendingPathComponent("canaries.json")
+        try JSONSerialization.data(withJSONObject: ["seed": 1, "canaries": canaries], options: [.sortedKeys]).write(to: url)
+        return url.path
+    }
+
+    // MARK: 1. Ctrl-C
+
+    /// Starts `auditor args` with stdout and stderr into `log`, waits for `started` in it, sends SIGINT, and returns
+    /// the process once it has ended (killed, and the test failed, if it runs on 20 s: a hang guard, not a timing test).
+    func interrupt(_ args: [String], log: URL, after started: String, file: StaticString = #filePath, line: UInt = #line) throws -> Process {
+        let p = Process()
+        p.executableURL = auditorBinary
+        p.arguments = args
+        FileManager.default.createFile(atPath: log.path, contents: nil)
+        let h = try FileHandle(forWritingTo: log)
+        p.standardOutput = h; p.standardError = h
+        try p.run()
+        func read() -> String { (try? String(contentsOf: log, encoding: .utf8)) ?? "" }
+        let deadline = Date().addingTimeInterval(120)
+        while !read().contains(started) && Date() < deadline && p.isRunning { usleep(50_000) }
+        XCTAssertTrue(read().contains(started), read(), file: file, line: line)
+        kill(p.processIdentifier, SIGINT)
+        let stop = Date().addingTimeInterval(20)
+        while p.isRunning && Date() < stop { usleep(50_000) }
+        if p.isRunning { kill(p.processIdentifier, SIGKILL); XCTFail("still running 20 s after SIGINT", file: file, line: line) }
+        p.waitUntilExit()
+        return p
+    }
+
+    /// On SmolLM2, where OpenBLAS runs worker threads: `exit` from the signal handler used to wait for them in an
+    /// atexit handler while the main thread computed on, so the audit ran to its end.
+    func testCtrlCStopsAnAuditPromptly() throws {
+        let env = ProcessInfo.processInfo.environment
+        let model = (env["AUDITOR_CACHE"] ?? NSHomeDirectory() + "/.cache/auditor") + "/models/SmolLM2-135M-Instruct.Q4_1.gguf"
+        guard FileManager.default.fileExists(atPath: model) else {
+            if env["CI"] != nil { XCTFail("SmolLM2 is not cached: scripts/setup.sh must run before the tests") }
+            throw XCTSkip("SmolLM2 not cached; run scripts/setup.sh")
+        }
+        let dir = scratchDirectory()
+        // 2 x 400 texts of 150 words: minutes of scoring, far more than the 20 s allowed after the signal.
+        let words = "the of and to in is was for on that with as by at from it an be this which or are".split(separator: " ")
+        for (k, name) in ["m", "n"].enumerated() {
+            _ = try writeLines((0..<400).map { i in
+                "{\"text\": \"\((0..<150).map { j in String(words[(i * 7 + j * j * 3 + k) % words.count]) }.joined(separator: " "))\"}"
+            }, to: dir.appendingPathComponent(name + ".jsonl"))
+        }
+        let spec = dir.appendingPathComponent("audit.yaml")
+        try Data("""
+            version: 1
+            name: interrupted
+            target:
+              checkpoint: \(model)
+            datasets:
+              members: m.jsonl
+              nonmembers: n.jsonl
+            attacks:
+              mia:
+                resamples: 100
+
+            """.utf8).write(to: spec)
+        let db = dir.appendingPathComponent("runs.sqlite").path, log = dir.appendingPathComponent("log")
+        let p = try interrupt(["audit", spec.path, "--db", db, "--reports", dir.appendingPathComponent("reports").path],
+                              log: log, after: "inputs done")
+        let text = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
+        XCTAssertEqual(p.terminationReason, .exit)
+        XCTAssertEqual(p.terminationStatus, 130, text)
+        XCTAssertTrue(text.contains("marked interrupted"), text)
+        let h = run(["history", "--db", db, "--json"])
+        XCTAssertEqual(h.code, 0, h.err)
+        XCTAssertEqual(jsonObjects(h.out).map { $0["status"] as? String }, ["interrupted"])
+        XCTAssertEqual(try Store(path: db).integrityCheck(), "ok")
+    }
+
+    func testCtrlCStopsFinetunePromptlyAndLeavesNoOutput() throws {
+        let dir = scratchDirectory()
+        let train = try writeLines(["{\"text\": \"The quick brown fox jumps over the lazy dog near the river bank.\"}"],
+                                   to: dir.appendingPathComponent("train.jsonl"))
+        let out = dir.appendingPathComponent("out").path, log = dir.appendingPathComponent("log")
+        // A held-out loss every step, so that a progress line comes at once; 100000 steps would take far too long.
+        let p = try interrupt(["finetune", llama, "--data", train, "--eval", train, "--eval-every", "1", "--steps", "100000",
+                               "--out", out, "--db", dir.appendingPathComponent("runs.sqlite").path], log: log, after: "step 1/100000")
+        func read() -> String { (try? String(contentsOf: log, encoding: .utf8)) ?? "" }
+        XCTAssertEqual(p.terminationReason, .exit)
+        XCTAssertEqual(p.terminationStatus, 130, read())
+        XCTAssertFalse(FileManager.default.fileExists(atPath: out))
+        let left = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasPrefix(".out") }
+        XCTAssertEqual(left, [], "no temporary output left behind")
+    }
+}

@@ -66,8 +66,11 @@ struct Finetune: ParsableCommand {
         guard alpha > 0 && alpha.isFinite else { throw ValidationError("--alpha must be positive") }
         guard dropout >= 0 && dropout < 1 else { throw ValidationError("--dropout must be in [0, 1)") }
         if let maxTokens, maxTokens < 2 { throw ValidationError("--max-tokens must be at least 2") }
+        if let maxTokens { try atMost(maxTokens, Limits.tokens, "--max-tokens") }
         guard evalEvery >= 0 else { throw ValidationError("--eval-every must be >= 0") }
+        try atMost(evalEvery, Limits.count, "--eval-every")
         guard saveEvery >= 0 else { throw ValidationError("--save-every must be >= 0") }
+        try atMost(saveEvery, Limits.count, "--save-every")
     }
 
     func run() throws {

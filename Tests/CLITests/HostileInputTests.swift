@@ -24,6 +24,63 @@ final class HostileInputTests: XCTestCase {
         return url.path
     }
 
+    // MARK: 2. huge integers
+
+    func testHugeOptionValuesAreRefusedWithTheirBound() throws {
+        let dir = scratchDirectory()
+        let texts = try writeLines(["{\"text\": \"hello there\"}"], to: dir.appendingPathComponent("t.jsonl"))
+        let m = try manifest(dir, [["id": "c1", "format": "the code is {digits:6}", "text": "the code is 123456", "repetitions": 1]])
+        assertUsage(["extract", llama, "--input", texts, "--prefix", huge, "--suffix", "1"], "--prefix must be at most 1000000")
+        assertUsage(["extract", llama, "--input", texts, "--prefix", "4", "--suffix", huge], "--suffix must be at most 1000000")
+        assertUsage(["extract", llama, "--input", texts, "--n", huge], "--n must be at most 1000000000")
+        assertUsage(["mia", llama, "--members", texts, "--nonmembers", texts, "--resamples", huge], "--resamples must be at most 100000")
+        assertUsage(["canary", "exposure", llama, "--manifest", m, "--references", huge], "--references must be at most 10000000")
+        assertUsage(["canary", "exposure", llama, "--manifest", m, "--enumerate-up-to", huge], "--enumerate-up-to must be at most 10000000")
+        assertUsage(["canary", "generate", "--format", "pin {digits:6}", "--per-repetition", huge, "-o", dir.appendingPathComponent("m.json").path],
+                    "--per-repetition must be at most 100000")
+        assertUsage(["generate", llama, "--prompt", "hi", "--max-new-tokens", huge], "--max-new-tokens must be at most 1000000")
+        assertUsage(["history", "--limit", huge], "--limit must be at most 1000000")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir.appendingPathComponent("m.json").path))
+    }
+
+    func testHugeSpecValuesAreRefusedAtTheirLine() throws {
+        let dir = scratchDirectory()
+        let texts = try writeLines(["{\"text\": \"hello there\"}"], to: dir.appendingPathComponent("t.jsonl"))
+        let m = try manifest(dir, [["id": "c1", "format": "the code is {digits:6}", "text": "the code is 123456", "repetitions": 1]])
+        let cases: [(String, String)] = [
+            ("  canary:\n    references: 1000000000000\n", "attacks.canary.references: expected an integer in [1, 10000000], got 1000000000000"),
+            ("  canary:\n    enumerate_up_to: \(huge)\n", "attacks.canary.enumerate_up_to: expected an integer in [0, 10000000]"),
+            ("  extraction:\n    suffix: \(huge)\n", "attacks.extraction.suffix: expected an integer in [1, 1000000]"),
+            ("  extraction:\n    prefix: [\(huge)]\n", "attacks.extraction.prefix: expected an integer in [1, 1000000]"),
+            ("  extraction:\n    n: 10000000000\n", "attacks.extraction.n: expected an integer in [1, 1000000000]"),
+            ("  mia:\n    resamples: \(huge)\n", "attacks.mia.resamples: expected an integer in [1, 100000]"),
+        ]
+        for (attack, problem) in cases {
+            let spec = dir.appendingPathComponent("audit.yaml")
+            let text = """
+                version: 1
+                name: huge
+                target:
+                  checkpoint: \(llama)
+                datasets:
+                  members: \(texts)
+                  nonmembers: \(texts)
+                  extraction: \(texts)
+                  canaries: \(m)
+                attacks:
+
+                """ + attack
+            try Data(text.utf8).write(to: spec)
+            // One line, exit 2, at file:line:column of the value (line 12: the key under the attack).
+            let r = run(["audit", spec.path, "--db", dir.appendingPathComponent("runs.sqlite").path])
+            assertNoCrash(r, attack)
+            XCTAssertEqual(r.code, 2, "\(attack): \(r.err)")
+            XCTAssertEqual(r.err.split(separator: "\n").count, 1, r.err)
+            XCTAssertTrue(r.err.hasPrefix("auditor: error: \(spec.path):12:"), r.err)
+            XCTAssertTrue(r.err.contains(problem), "expected '\(problem)' in: \(r.err)")
+        }
+    }
+
     // MARK: 1. Ctrl-C
 
     /// Starts `auditor args` with stdout and stderr into `log`, waits for `started` in it, sends SIGINT, and returns

@@ -81,6 +81,34 @@ final class HostileInputTests: XCTestCase {
         }
     }
 
+    // MARK: 3. canaries that do not fit their format
+
+    func testCanaryManifestTextsMustFitTheirFormat() throws {
+        let dir = scratchDirectory()
+        let cases: [([String: Any], String)] = [
+            (["id": "short", "format": "the code is {digits:6}", "text": "the code is 12", "repetitions": 1],
+             "canary 'short': text 'the code is 12' does not fit its format 'the code is {digits:6}'"),
+            (["id": "letter", "format": "the code is {digits:6}", "text": "the code is 12345a", "repetitions": 1],
+             "canary 'letter': text 'the code is 12345a' does not fit"),
+            (["id": "other", "format": "the code is {digits:6}", "text": "my PIN is 123456", "repetitions": 1],
+             "canary 'other': text 'my PIN is 123456' does not fit"),
+            (["id": "zero", "format": "the code is {digits:6}", "text": "the code is 123456", "repetitions": 0],
+             "canary 'zero': repetitions must be >= 1, got 0"),
+            (["id": "negative", "format": "the code is {digits:6}", "text": "the code is 123456", "repetitions": -3],
+             "canary 'negative': repetitions must be >= 1, got -3"),
+            (["id": "noslot", "format": "the code is", "text": "the code is", "repetitions": 1], "noslot: canary format 'the code is' has no"),
+        ]
+        for (canary, problem) in cases {
+            let good: [String: Any] = ["id": "ok", "format": "the code is {digits:6}", "text": "the code is 654321", "repetitions": 2]
+            let m = try manifest(dir, [good, canary])
+            // Refused before the model is loaded: a checkpoint that does not exist is never reached.
+            assertBadInput(["canary", "exposure", dir.appendingPathComponent("no-such-model").path, "--manifest", m], file: m, problem: problem)
+        }
+        // A words format is checked for its shape without the list (N space-separated words).
+        let m = try manifest(dir, [["id": "w", "format": "say {words:3} now", "text": "say two words now", "repetitions": 1]])
+        assertBadInput(["canary", "exposure", llama, "--manifest", m], file: m, problem: "canary 'w': text 'say two words now' does not fit")
+    }
+
     // MARK: 1. Ctrl-C
 
     /// Starts `auditor args` with stdout and stderr into `log`, waits for `started` in it, sends SIGINT, and returns

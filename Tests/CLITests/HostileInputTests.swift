@@ -109,6 +109,30 @@ final class HostileInputTests: XCTestCase {
         assertBadInput(["canary", "exposure", llama, "--manifest", m], file: m, problem: "canary 'w': text 'say two words now' does not fit")
     }
 
+    // MARK: 4. a FIFO or a folder where a checkpoint file is expected
+
+    func testFIFOAndFolderCheckpointsAreRefusedAtOnce() throws {
+        let dir = scratchDirectory()
+        let fifo = dir.appendingPathComponent("f").path
+        XCTAssertEqual(mkfifo(fifo, 0o644), 0)
+        assertBadInput(["inspect", fifo], file: fifo, problem: "not a regular file")
+        // A FIFO in place of a file inside a checkpoint folder.
+        let copy = try scratchCopy("tiny/llama")
+        for name in ["model.safetensors", "config.json", "tokenizer.json"] {
+            let broken = scratchDirectory().appendingPathComponent("ckpt")
+            try FileManager.default.copyItem(at: copy, to: broken)
+            let f = broken.appendingPathComponent(name).path
+            try FileManager.default.removeItem(atPath: f)
+            XCTAssertEqual(mkfifo(f, 0o644), 0)
+            assertBadInput(["inspect", broken.path], file: f, problem: "not a regular file")
+            try FileManager.default.removeItem(atPath: f)
+            try FileManager.default.createDirectory(atPath: f, withIntermediateDirectories: false)
+            let r = run(["inspect", broken.path])
+            XCTAssertEqual(r.code, 2, "\(name) as a folder: \(r.err)")
+            XCTAssertTrue(r.err.hasPrefix("auditor: error: \(f)"), r.err)
+        }
+    }
+
     // MARK: 1. Ctrl-C
 
     /// Starts `auditor args` with stdout and stderr into `log`, waits for `started` in it, sends SIGINT, and returns

@@ -42,7 +42,7 @@ let package = Package(
         .target(name: "Attacks", dependencies: ["LM", "Stats", "CZlib"], swiftSettings: optimise),
         .target(name: "Training", dependencies: ["Model", "Tensor", "Checkpoint", "Stats"], swiftSettings: optimise),
         .target(name: "Store", dependencies: ["CSQLite"]),
-        .target(name: "Experiments", dependencies: ["Audit", "Training", "Model", "Store"]),
+        .target(name: "Experiments", dependencies: ["Audit", "Training", "Model", "Checkpoint", "Store"]),
         .target(name: "Report", dependencies: ["Store", "Stats", "CCmark"]),
         .target(name: "Audit", dependencies: [
             "Attacks", "LM", "Stats", "Model", "Checkpoint", "Store",

@@ -17,7 +17,8 @@ public struct CanaryFormat: Sendable, Equatable {
     public let before: String, after: String, kind: Kind, length: Int
     public let words: [String]
 
-    public init(_ format: String, words: [String] = []) throws {
+    /// `requireWords: false` reads a words:N format without its list (to check a manifest's shape before --words is read).
+    public init(_ format: String, words: [String] = [], requireWords: Bool = true) throws {
         guard let open = format.range(of: "{"), let close = format.range(of: "}", range: open.upperBound..<format.endIndex) else {
             throw CanaryError("canary format '\(format)' has no {kind:length} slot")
         }
@@ -26,7 +27,7 @@ public struct CanaryFormat: Sendable, Equatable {
         guard slot.count == 2, let kind = Kind(rawValue: String(slot[0])), let n = Int(slot[1]), n > 0, n <= 64 else {
             throw CanaryError("canary slot '{\(format[open.upperBound..<close.lowerBound])}' must be digits:N, letters:N, hex:N or words:N with 1 <= N <= 64")
         }
-        if kind == .words && words.count < 2 { throw CanaryError("a words:N slot needs a word list of at least 2 words") }
+        if kind == .words && requireWords && words.count < 2 { throw CanaryError("a words:N slot needs a word list of at least 2 words") }
         before = String(format[..<open.lowerBound]); after = String(format[close.upperBound...])
         self.kind = kind; length = n; self.words = kind == .words ? words : []
     }
@@ -54,6 +55,19 @@ public struct CanaryFormat: Sendable, Equatable {
         var parts = [String](repeating: "", count: length), x = i
         for k in stride(from: length - 1, through: 0, by: -1) { parts[k] = a[x % a.count]; x /= a.count }
         return before + parts.joined(separator: separator) + after
+    }
+    /// Whether `text` is an instance of this format: the literal text around exactly `length` symbols of the alphabet
+    /// (for words:N, N space-separated words, each from the list when there is one). A text that does not fit would be
+    /// ranked among candidates it cannot be one of, which reports a false maximal exposure.
+    public func fits(_ text: String) -> Bool {
+        guard text.count >= before.count + after.count, text.hasPrefix(before), text.hasSuffix(after) else { return false }
+        let middle = text.dropFirst(before.count).dropLast(after.count)
+        if kind == .words {
+            let w = middle.split(separator: " ", omittingEmptySubsequences: false)
+            return w.count == length && w.allSatisfy { !$0.isEmpty && (words.isEmpty || words.contains(String($0))) }
+        }
+        let a = Set(alphabet)
+        return middle.count == length && middle.allSatisfy { a.contains(String($0)) }
     }
     /// A uniformly random candidate.
     public func random(_ rng: inout SeededRNG) -> String {

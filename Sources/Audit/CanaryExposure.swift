@@ -34,6 +34,8 @@ public func canaryExposures(_ m: CanaryManifest, _ lm: any AuditableModel, words
         do { f = try CanaryFormat(c.format, words: words) } catch let e as CanaryError {
             throw InputError(manifestPath, "\(c.id): \(e.description)")
         }
+        // The manifest reader checked the shape; only here is the word list known.
+        guard f.fits(c.text) else { throw InputError(manifestPath, "canary '\(c.id)': text '\(c.text)' does not fit its format '\(c.format)'") }
         try fits(c.text, c.id)
         if cache[c.format] == nil {
             try fits(f.candidate(0), "a candidate of \(c.id)'s format")

@@ -59,7 +59,8 @@ public func readCanaryManifest(_ path: String) throws -> CanaryManifest {
     guard let d = FileManager.default.contents(atPath: path) else { throw InputError(path, "cannot read the manifest") }
     // One line whatever went wrong: DecodingError's own description is long and can span lines.
     guard (try? JSONSerialization.jsonObject(with: d)) != nil else { throw InputError(path, "not valid JSON (expected a canary manifest)") }
-    do { return try JSONDecoder().decode(CanaryManifest.self, from: d) } catch let e as DecodingError {
+    let m: CanaryManifest
+    do { m = try JSONDecoder().decode(CanaryManifest.self, from: d) } catch let e as DecodingError {
         // canaries[0].repetitions
         func name(_ path: [CodingKey]) -> String {
             let parts: [String] = path.map { k in k.intValue.map { "[\($0)]" } ?? ".\(k.stringValue)" }
@@ -74,6 +75,16 @@ public func readCanaryManifest(_ path: String) throws -> CanaryManifest {
         }
         throw InputError(path, "not a canary manifest (\(why))")
     }
+    // Checked here, before any model work: a text outside its format or a non-positive count gives false exposures.
+    for c in m.canaries {
+        guard c.repetitions >= 1 else { throw InputError(path, "canary '\(c.id)': repetitions must be >= 1, got \(c.repetitions)") }
+        let f: CanaryFormat
+        do { f = try CanaryFormat(c.format, requireWords: false) } catch let e as CanaryError {
+            throw InputError(path, "\(c.id): \(e.description)")
+        }
+        guard f.fits(c.text) else { throw InputError(path, "canary '\(c.id)': text '\(c.text)' does not fit its format '\(c.format)'") }
+    }
+    return m
 }
 
 public func readTrapManifest(_ path: String) throws -> TrapManifest {

@@ -25,6 +25,7 @@ struct CanaryCommand: ParsableCommand {
 
         func validate() throws {
             guard perRepetition >= 1 else { throw ValidationError("--per-repetition must be >= 1") }
+            try atMost(perRepetition, Limits.perRepetition, "--per-repetition")
         }
 
         func run() throws {
@@ -93,6 +94,9 @@ struct CanaryCommand: ParsableCommand {
 
         func validate() throws {
             guard references >= 1 else { throw ValidationError("--references must be >= 1") }
+            try atMost(references, Limits.candidates, "--references")
+            guard enumerateUpTo >= 0 else { throw ValidationError("--enumerate-up-to must be >= 0") }
+            try atMost(enumerateUpTo, Limits.candidates, "--enumerate-up-to")
         }
 
         func run() throws {
@@ -132,6 +136,7 @@ func parseRepetitions(_ s: String) throws -> [Int] {
     guard !v.isEmpty, v.count == parts.count, v.allSatisfy({ $0 >= 1 }) else {
         throw InputError("--repetitions", "expected comma-separated positive integers, got '\(s)'")
     }
+    guard v.allSatisfy({ $0 <= Limits.count }) else { throw InputError("--repetitions", "each repetition count must be at most \(Limits.count)") }
     return v
 }
 

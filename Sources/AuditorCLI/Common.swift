@@ -79,3 +79,9 @@ final class OutputSink {
         }
     }
 }
+
+/// Refuses a count above `limit` (one of `Limits`) with the bound in the message: huge numbers would otherwise
+/// overflow, trap or allocate absurdly later.
+func atMost(_ value: Int, _ limit: Int, _ option: String) throws {
+    guard value <= limit else { throw ValidationError("\(option) must be at most \(limit)") }
+}

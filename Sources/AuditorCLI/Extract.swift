@@ -37,9 +37,12 @@ struct Extract: ParsableCommand {
 
     func validate() throws {
         guard prefix > 0, suffix > 0 else { throw ValidationError("--prefix and --suffix must be positive") }
+        try atMost(prefix, Limits.tokens, "--prefix"); try atMost(suffix, Limits.tokens, "--suffix")
         guard temperature > 0 else { throw ValidationError("--temperature must be > 0 (p_z of greedy decoding is the exact flag)") }
         guard n >= 1, p > 0, p < 1 else { throw ValidationError("--n must be >= 1 and --p in (0, 1)") }
+        try atMost(n, Limits.discoverabilityN, "--n")
         guard topK >= 0 else { throw ValidationError("--top-k must be >= 0") }
+        try atMost(topK, Limits.count, "--top-k")
         guard topP > 0 && topP <= 1 else { throw ValidationError("--top-p must be in (0, 1]") }
     }
 

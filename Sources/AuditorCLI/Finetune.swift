@@ -66,8 +66,11 @@ struct Finetune: ParsableCommand {
         guard alpha > 0 && alpha.isFinite else { throw ValidationError("--alpha must be positive") }
         guard dropout >= 0 && dropout < 1 else { throw ValidationError("--dropout must be in [0, 1)") }
         if let maxTokens, maxTokens < 2 { throw ValidationError("--max-tokens must be at least 2") }
+        if let maxTokens { try atMost(maxTokens, Limits.tokens, "--max-tokens") }
         guard evalEvery >= 0 else { throw ValidationError("--eval-every must be >= 0") }
+        try atMost(evalEvery, Limits.count, "--eval-every")
         guard saveEvery >= 0 else { throw ValidationError("--save-every must be >= 0") }
+        try atMost(saveEvery, Limits.count, "--save-every")
     }
 
     func run() throws {
@@ -91,6 +94,9 @@ struct Finetune: ParsableCommand {
             let store = try openStore(db)
             // A line every 5% of the steps (and at every held-out evaluation and the last step).
             let every = max(1, steps / 20)
+            // Ctrl-C/SIGTERM end training at once (130/143), removing any half-written OUT.
+            let guardian = InterruptGuard(runID: nil, dbPath: nil)
+            defer { guardian.cancel() }
             let result = try FineTune.run(spec, store: store, log: { FileHandle.standardError.write(Data("finetune: \($0)\n".utf8)) }) { s in
                 guard s.step % every == 0 || s.evalLoss != nil || s.step == s.steps else { return }
                 let eval = s.evalLoss.map { String(format: ", held-out loss %.4f", $0) } ?? ""

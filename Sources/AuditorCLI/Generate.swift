@@ -23,9 +23,11 @@ struct Generate: ParsableCommand {
 
     func validate() throws {
         guard maxNewTokens >= 0 else { throw ValidationError("--max-new-tokens must be >= 0") }
+        try atMost(maxNewTokens, Limits.tokens, "--max-new-tokens")
         guard temperature >= 0 else { throw ValidationError("--temperature must be >= 0") }
         guard topP > 0 && topP <= 1 else { throw ValidationError("--top-p must be in (0, 1]") }
         guard topK >= 0 else { throw ValidationError("--top-k must be >= 0") }
+        try atMost(topK, Limits.count, "--top-k")
         guard !prompt.isEmpty || prompts != nil else { throw ValidationError("give --prompt or --prompts") }
     }
 

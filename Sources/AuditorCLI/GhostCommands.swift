@@ -23,7 +23,9 @@ struct GhostCommand: ParsableCommand {
 
         func validate() throws {
             guard count >= 1 else { throw ValidationError("--count must be >= 1") }
+            try atMost(count, Limits.count, "--count")
             guard length >= 2 else { throw ValidationError("--length must be >= 2") }
+            try atMost(length, Limits.count, "--length")
         }
 
         func run() throws {
@@ -59,7 +61,9 @@ struct GhostCommand: ParsableCommand {
 
         func validate() throws {
             guard k >= 1 else { throw ValidationError("--k must be >= 1") }
+            try atMost(k, Limits.count, "--k")
             guard controls >= 1 else { throw ValidationError("--controls must be >= 1") }
+            try atMost(controls, Limits.count, "--controls")
         }
 
         func run() throws {

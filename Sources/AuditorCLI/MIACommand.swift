@@ -38,6 +38,7 @@ struct MIACommand: ParsableCommand {
 
     func validate() throws {
         guard resamples >= 1 else { throw ValidationError("--resamples must be >= 1") }
+        try atMost(resamples, Limits.resamples, "--resamples")
         guard targetFpr > 0 && targetFpr < 1 else { throw ValidationError("--target-fpr must be in (0, 1)") }
     }
 

@@ -39,10 +39,13 @@ struct PIICommand: ParsableCommand {
 
     func validate() throws {
         guard samples >= 1 else { throw ValidationError("--samples must be >= 1") }
+        try atMost(samples, Limits.count, "--samples")
         guard maxNewTokens >= 1 else { throw ValidationError("--max-new-tokens must be >= 1") }
+        try atMost(maxNewTokens, Limits.tokens, "--max-new-tokens")
         guard temperature >= 0 else { throw ValidationError("--temperature must be >= 0") }
         guard topP > 0 && topP <= 1 else { throw ValidationError("--top-p must be in (0, 1]") }
         guard topK >= 0 else { throw ValidationError("--top-k must be >= 0") }
+        try atMost(topK, Limits.count, "--top-k")
     }
 
     func run() throws {

@@ -29,6 +29,7 @@ struct HistoryCommand: ParsableCommand {
 
     func validate() throws {
         guard limit >= 1 else { throw ValidationError("--limit must be >= 1") }
+        try atMost(limit, Limits.count, "--limit")
     }
 
     func run() throws {

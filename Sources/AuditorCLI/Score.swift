@@ -30,6 +30,7 @@ struct Score: ParsableCommand {
     func validate() throws {
         guard batchTokens > 0 else { throw ValidationError("--batch-tokens must be positive") }
         guard topK >= 0 else { throw ValidationError("--top-k must be >= 0") }
+        try atMost(topK, Limits.count, "--top-k")
     }
 
     func run() throws {

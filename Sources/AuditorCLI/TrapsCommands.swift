@@ -32,7 +32,9 @@ struct TrapsCommand: ParsableCommand {
 
         func validate() throws {
             guard count >= 1 else { throw ValidationError("--count must be >= 1") }
+            try atMost(count, Limits.count, "--count")
             guard maxRounds >= 1 else { throw ValidationError("--max-rounds must be >= 1") }
+            try atMost(maxRounds, Limits.count, "--max-rounds")
         }
 
         func run() throws {
@@ -110,6 +112,7 @@ struct TrapsCommand: ParsableCommand {
 
         func validate() throws {
             guard resamples >= 1 else { throw ValidationError("--resamples must be >= 1") }
+            try atMost(resamples, Limits.resamples, "--resamples")
         }
 
         func run() throws {
@@ -154,6 +157,7 @@ func parseLengths(_ s: String) throws -> [Int] {
     guard !v.isEmpty, v.count == parts.count, v.allSatisfy({ $0 >= 2 }) else {
         throw InputError("--lengths", "expected comma-separated token counts >= 2, got '\(s)'")
     }
+    guard v.allSatisfy({ $0 <= Limits.tokens }) else { throw InputError("--lengths", "each length must be at most \(Limits.tokens) tokens") }
     return v
 }
 

@@ -87,12 +87,30 @@ public enum OutputPath {
         guard mkdir(temporary, 0o755) == 0 else {
             throw CheckpointError(file: path, "cannot create a temporary folder in \((path as NSString).deletingLastPathComponent): \(errnoText())")
         }
+        PendingOutputs.add(temporary)
+        defer { PendingOutputs.remove(temporary) }
         do {
             try body(temporary)
             guard rename(temporary, path) == 0 else { throw CheckpointError(file: path, "cannot rename \(temporary) into place: \(errnoText())") }
         } catch {
             try? FileManager.default.removeItem(atPath: temporary)
             throw error
+        }
+    }
+}
+
+/// The temporary files and folders being written now, so that a signal handler that ends the process without
+/// unwinding (`_exit`) can remove them first and leave no half-written output behind.
+public enum PendingOutputs {
+    nonisolated(unsafe) private static var paths: Set<String> = []
+    private static let lock = NSLock()
+    public static func add(_ path: String) { lock.withLock { _ = paths.insert(path) } }
+    public static func remove(_ path: String) { lock.withLock { _ = paths.remove(path) } }
+    /// Removes every pending temporary file or folder; called just before the process ends on a signal.
+    public static func removeAll() {
+        lock.withLock {
+            for p in paths { try? FileManager.default.removeItem(atPath: p) }
+            paths.removeAll()
         }
     }
 }
@@ -113,9 +131,10 @@ final class AtomicFile {
             let folder = (path as NSString).deletingLastPathComponent
             throw CheckpointError(file: path, "cannot create a temporary file in \(folder.isEmpty ? "." : folder): \(errnoText())")
         }
+        PendingOutputs.add(temporary)
     }
 
-    deinit { abandon() }
+    deinit { abandon(); PendingOutputs.remove(temporary) }
 
     func write(_ bytes: UnsafeRawBufferPointer) throws {
         var p = bytes.baseAddress, left = bytes.count

@@ -1,6 +1,7 @@
 // Fine-tuning as a recorded run: read the data, train (full or LoRA), write the new checkpoint (and the PEFT
 // adapter), write a JSON summary, and keep the run in the store beside the audits so `auditor history` shows it.
 import Audit
+import Checkpoint
 import Foundation
 import Model
 import Store
@@ -82,6 +83,9 @@ public enum FineTune {
         var outputs = [spec.out]
         lora?.merge(into: lm.model)
         try lm.writeHuggingFace(to: spec.out)
+        // OUT is in place but not finished (adapter, training.json): an interrupt from here on removes it.
+        PendingOutputs.add(spec.out)
+        defer { PendingOutputs.remove(spec.out) }
         if let lora, lm.config.architecture == .llama {
             let adapter = (spec.out as NSString).appendingPathComponent("adapter")
             try lora.writePEFT(to: adapter, baseModel: spec.checkpoint)

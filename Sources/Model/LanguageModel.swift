@@ -36,6 +36,7 @@ public final class LanguageModel: Sendable {
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
             throw ModelError(file: path, "no such file or directory")
         }
+        if !isDir.boolValue { try requireRegularFile(path) }
         if !isDir.boolValue && isGGUF(path) { return try loadGGUF(path) }
         let dir = isDir.boolValue ? path : (path as NSString).deletingLastPathComponent
         let configPath = (dir as NSString).appendingPathComponent("config.json")
@@ -45,6 +46,7 @@ public final class LanguageModel: Sendable {
             }
             throw ModelError(file: configPath, "missing config.json next to the safetensors weights")
         }
+        try requireRegularFile(configPath)
         let config = try ModelConfig.fromHuggingFace(path: configPath)
         let store = try SafetensorsCheckpoint(path: path)
         let params = Parameters(config.parameterSpecs())
@@ -58,6 +60,7 @@ public final class LanguageModel: Sendable {
         guard FileManager.default.fileExists(atPath: tokPath) else {
             throw ModelError(file: tokPath, "missing tokenizer.json next to the checkpoint")
         }
+        try requireRegularFile(tokPath)
         let tokenizer = try BPETokenizer(tokenizerJSON: tokPath)
         try checkVocab(tokenizer, config, file: tokPath)
         return LanguageModel(model: TransformerModel(config: config, params: params), tokenizer: tokenizer,
@@ -68,6 +71,17 @@ public final class LanguageModel: Sendable {
         guard let h = FileHandle(forReadingAtPath: path) else { return false }
         defer { try? h.close() }
         return (try? h.read(upToCount: 4)) == Data("GGUF".utf8)
+    }
+
+    /// Refuses a directory or a FIFO, socket or device where a file is expected: opening a FIFO blocks for ever.
+    static func requireRegularFile(_ path: String) throws {
+        var st = stat()
+        guard stat(path, &st) == 0 else { return }  // a missing file is reported by whoever opens it
+        switch st.st_mode & mode_t(S_IFMT) {
+        case mode_t(S_IFREG): return
+        case mode_t(S_IFDIR): throw ModelError(file: path, "is a directory (expected a file)")
+        default: throw ModelError(file: path, "not a regular file (a FIFO, socket or device); give a checkpoint file or folder")
+        }
     }
 
     static func loadGGUF(_ path: String) throws -> LanguageModel {

@@ -235,7 +235,7 @@ private struct SpecReader {
                 if ks.isEmpty || Set(ks).count != ks.count { throw fail(k.value, "attacks.mia.k: expected distinct values in (0, 1]") }
             }
             spec.mia = .init(attacks: attacks, ks: ks,
-                             resamples: try o["resamples"].map { try int($0.value, "attacks.mia.resamples", min: 1, max: 100_000) } ?? 1000,
+                             resamples: try o["resamples"].map { try int($0.value, "attacks.mia.resamples", min: 1, max: Limits.resamples) } ?? 1000,
                              blindBaseline: try o["blind_baseline"].map { try bool($0.value, "attacks.mia.blind_baseline") } ?? true)
         }
         if let e = am["extraction"] {
@@ -243,20 +243,20 @@ private struct SpecReader {
             let o = try options(e, "attacks.extraction", ["prefix", "suffix", "approx_threshold", "temperature", "top_k", "top_p", "n", "p"])
             var prefixes = [32]
             if let p = o["prefix"] {
-                prefixes = try list(p.value).map { try int($0, "attacks.extraction.prefix", min: 1) }
+                prefixes = try list(p.value).map { try int($0, "attacks.extraction.prefix", min: 1, max: Limits.tokens) }
                 if prefixes.isEmpty || Set(prefixes).count != prefixes.count {
                     throw fail(p.value, "attacks.extraction.prefix: expected distinct prefix lengths in tokens")
                 }
             }
-            let suffix = try o["suffix"].map { try int($0.value, "attacks.extraction.suffix", min: 1) } ?? 32
+            let suffix = try o["suffix"].map { try int($0.value, "attacks.extraction.suffix", min: 1, max: Limits.tokens) } ?? 32
             let approx = try o["approx_threshold"].map {
                 try double($0.value, "attacks.extraction.approx_threshold", { $0 >= 0 && $0 < 1 }, "in [0, 1)") } ?? 0.1
             let temperature = try o["temperature"].map {
                 try double($0.value, "attacks.extraction.temperature", { $0 > 0 }, "> 0") } ?? 1.0
-            let topK = try o["top_k"].map { try int($0.value, "attacks.extraction.top_k", min: 0) } ?? 40
+            let topK = try o["top_k"].map { try int($0.value, "attacks.extraction.top_k", min: 0, max: Limits.count) } ?? 40
             let topP = try o["top_p"].map {
                 try double($0.value, "attacks.extraction.top_p", { $0 > 0 && $0 <= 1 }, "in (0, 1]") } ?? 1.0
-            let n = try o["n"].map { try int($0.value, "attacks.extraction.n", min: 1) } ?? 100
+            let n = try o["n"].map { try int($0.value, "attacks.extraction.n", min: 1, max: Limits.discoverabilityN) } ?? 100
             let p = try o["p"].map { try double($0.value, "attacks.extraction.p", { $0 > 0 && $0 < 1 }, "in (0, 1)") } ?? 0.5
             spec.extractionSpec = AuditSpec.ExtractionSpec(prefixes: prefixes.sorted(), suffix: suffix, approxThreshold: approx,
                                                            temperature: temperature, topK: topK, topP: topP, n: n, p: p)
@@ -265,14 +265,14 @@ private struct SpecReader {
             try needs(e, ["canaries"])
             let o = try options(e, "attacks.canary", ["enumerate_up_to", "references", "words"])
             spec.canary = .init(
-                enumerateUpTo: try o["enumerate_up_to"].map { try int($0.value, "attacks.canary.enumerate_up_to", min: 0) } ?? 10_000,
-                references: try o["references"].map { try int($0.value, "attacks.canary.references", min: 1) } ?? 1000,
+                enumerateUpTo: try o["enumerate_up_to"].map { try int($0.value, "attacks.canary.enumerate_up_to", min: 0, max: Limits.candidates) } ?? 10_000,
+                references: try o["references"].map { try int($0.value, "attacks.canary.references", min: 1, max: Limits.candidates) } ?? 1000,
                 words: try o["words"].map { try existingPath($0.value, "attacks.canary.words") })
         }
         if let e = am["traps"] {
             try needs(e, ["traps"])
             let o = try options(e, "attacks.traps", ["resamples"])
-            spec.trapsSpec = .init(resamples: try o["resamples"].map { try int($0.value, "attacks.traps.resamples", min: 1, max: 100_000) } ?? 1000)
+            spec.trapsSpec = .init(resamples: try o["resamples"].map { try int($0.value, "attacks.traps.resamples", min: 1, max: Limits.resamples) } ?? 1000)
         }
 
         if let r = m["report"] {

@@ -83,19 +83,24 @@ public enum FineTune {
         var outputs = [spec.out]
         lora?.merge(into: lm.model)
         try lm.writeHuggingFace(to: spec.out)
-        // OUT is in place but not finished (adapter, training.json): an interrupt from here on removes it.
+        // OUT is in place but not finished (adapter, training.json): an interrupt or an error from here on removes it.
         PendingOutputs.add(spec.out)
         defer { PendingOutputs.remove(spec.out) }
-        if let lora, lm.config.architecture == .llama {
-            let adapter = (spec.out as NSString).appendingPathComponent("adapter")
-            try lora.writePEFT(to: adapter, baseModel: spec.checkpoint)
-            outputs.append(adapter)
+        do {
+            if let lora, lm.config.architecture == .llama {
+                let adapter = (spec.out as NSString).appendingPathComponent("adapter")
+                try lora.writePEFT(to: adapter, baseModel: spec.checkpoint)
+                outputs.append(adapter)
+            }
+            var resolved = spec
+            if let lora { resolved.method = .lora(lora.config) }
+            try writeSummary(summary, resolved, to: (spec.out as NSString).appendingPathComponent("training.json"))
+            let runID = try store.map { try record(resolved, summary, lm, started: started, in: $0) }
+            return FineTuneResult(summary: summary, examples: train.count, splitTexts: split, outputs: outputs, runID: runID)
+        } catch {
+            try? FileManager.default.removeItem(atPath: spec.out)
+            throw error
         }
-        var resolved = spec
-        if let lora { resolved.method = .lora(lora.config) }
-        try writeSummary(summary, resolved, to: (spec.out as NSString).appendingPathComponent("training.json"))
-        let runID = try store.map { try record(resolved, summary, lm, started: started, in: $0) }
-        return FineTuneResult(summary: summary, examples: train.count, splitTexts: split, outputs: outputs, runID: runID)
     }
 
     static func examples(_ path: String, _ spec: FineTuneSpec, _ lm: LanguageModel, _ context: Int) throws -> ([Example], Int) {

@@ -94,14 +94,28 @@ public func readTrapManifest(_ path: String) throws -> TrapManifest {
     }
 }
 
-/// One JSON Lines record: the object (to write back with a new text) or a bare JSON string.
+/// One JSON Lines record: the object (for its other fields) or a bare JSON string, and the line's own bytes.
 public struct JSONLRecord {
     public let object: [String: Any]?
     public let text: String
-    public func render(_ newText: String, field: String) -> String {
-        guard var o = object else { return String(decoding: try! JSONEncoder().encode(newText), as: UTF8.self) }
-        o[field] = newText
-        return jsonLine(o)
+    /// The line as read (without its line break), its 1-based number and the file: `render` splices into it.
+    public let line: [UInt8]
+    public let lineNumber: Int
+    public let path: String
+
+    public init(object: [String: Any]?, text: String, line: [UInt8], lineNumber: Int, path: String) {
+        self.object = object; self.text = text; self.line = line; self.lineNumber = lineNumber; self.path = path
+    }
+
+    /// The line with `field`'s value (or the whole line, for a bare string) replaced by `newText`: every other byte
+    /// (fields, key order, number spellings, escapes, whitespace) is kept as it was.
+    public func render(_ newText: String, field: String) throws -> String {
+        do {
+            let out = try JSONSplice.replacing(field, in: line, oldText: text, with: newText)
+            return String(decoding: out, as: UTF8.self)
+        } catch let e as JSONSplice.Failure {
+            throw InputError(path, "line \(lineNumber): cannot rewrite field \"\(field)\": \(e.description)")
+        }
     }
 }
 
@@ -110,14 +124,18 @@ public func readJSONLRecords(_ path: String, field: String) throws -> [JSONLReco
     let texts = try readJSONLTexts(path, field: field)
     let data = FileManager.default.contents(atPath: path) ?? Data()
     var out: [JSONLRecord] = []
+    var lineNo = 0
     for slice in data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false) {
+        lineNo += 1
         var line = Data(slice)
         if line.last == UInt8(ascii: "\r") { line.removeLast() }
         if line.allSatisfy({ $0 == 32 || $0 == 9 }) { continue }
+        guard out.count < texts.count else { throw InputError(path, "line \(lineNo): the file changed while it was read") }
         let obj = try? JSONSerialization.jsonObject(with: line, options: [.fragmentsAllowed])
-        out.append(JSONLRecord(object: obj as? [String: Any], text: texts[out.count].text))
+        out.append(JSONLRecord(object: obj as? [String: Any], text: texts[out.count].text, line: [UInt8](line),
+                               lineNumber: lineNo, path: path))
     }
-    precondition(out.count == texts.count, "readJSONLTexts and readJSONLRecords disagree on the records of \(path)")
+    guard out.count == texts.count else { throw InputError(path, "the file changed while it was read") }
     return out
 }
 

@@ -61,8 +61,8 @@ struct TrapsCommand: ParsableCommand {
             discussion: """
                 Traps are dealt round-robin to the repetition counts and to the controls (one share each, within \
                 each length and perplexity range); each occurrence goes at a sentence start (else a word start) of a \
-                random document. Records are rewritten with sorted keys. Writes the new dataset and a manifest \
-                recording it (path and SHA-256).
+                random document. Only the text field of a record changes: every other byte of its line is kept. \
+                Writes the new dataset and a manifest recording it (path and SHA-256).
                 """)
         @Option(help: "Manifest from `traps generate`.") var manifest: String
         @Option(help: "JSON Lines dataset to inject into (left unchanged).") var dataset: String
@@ -82,8 +82,9 @@ struct TrapsCommand: ParsableCommand {
                     throw InputError(manifest, e.description)
                 }
                 var out = m2
+                let lines = try zip(records, texts).map { r, t in try r.render(t, field: field) }   // before any output
                 let sink = try OutputSink(path: output)
-                for (r, t) in zip(records, texts) { try sink.write(r.render(t, field: field)) }
+                for l in lines { try sink.write(l) }
                 try sink.close()
                 out.dataset = output; out.datasetSHA256 = try sha256(file: output)
                 try writeJSON(out, to: manifestOutput ?? output + ".manifest.json")

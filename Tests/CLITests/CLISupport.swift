@@ -25,13 +25,15 @@ struct RunResult {
     let exited: Bool
 }
 
-/// Every command here takes well under a second on the tiny fixtures; a hang fails the test instead of stalling it.
+/// The default hang guard of `runAuditor`. Commands on the tiny fixtures take well under a second on a quiet machine;
+/// this is over a hundred times that, so that a loaded machine never trips it: a hang guard, not a timing test.
+/// A command that takes longer on a quiet machine passes its own `timeout` of at least ten times its quiet duration.
 let runTimeoutSeconds = 120
 
 /// Runs the built `auditor` with `args`; stdout and stderr go to files (no pipe can fill up and stall it).
-/// COLUMNS is pinned so help text wraps the same everywhere.
+/// COLUMNS is pinned so help text wraps the same everywhere. A run past `timeout` seconds is stopped and fails the test.
 @discardableResult
-func runAuditor(_ args: [String], file: StaticString = #filePath, line: UInt = #line) -> RunResult {
+func runAuditor(_ args: [String], timeout: Int = runTimeoutSeconds, file: StaticString = #filePath, line: UInt = #line) -> RunResult {
     let binary = auditorBinary
     guard FileManager.default.isExecutableFile(atPath: binary.path) else {
         XCTFail("no auditor binary at \(binary.path): run the tests with `swift test`, which builds it", file: file, line: line)
@@ -59,10 +61,10 @@ func runAuditor(_ args: [String], file: StaticString = #filePath, line: UInt = #
         let finished = DispatchSemaphore(value: 0)
         p.terminationHandler = { _ in finished.signal() }
         try p.run()
-        if finished.wait(timeout: .now() + .seconds(runTimeoutSeconds)) == .timedOut {
+        if finished.wait(timeout: .now() + .seconds(timeout)) == .timedOut {
             p.terminate()
             p.waitUntilExit()
-            XCTFail("auditor \(args.joined(separator: " ")) ran past \(runTimeoutSeconds) s and was stopped", file: file, line: line)
+            XCTFail("auditor \(args.joined(separator: " ")) ran past \(timeout) s and was stopped", file: file, line: line)
         }
     } catch {
         XCTFail("cannot run \(binary.path): \(error)", file: file, line: line)
@@ -76,8 +78,8 @@ func runAuditor(_ args: [String], file: StaticString = #filePath, line: UInt = #
 extension XCTestCase {
     /// `runAuditor` under the short name (a method, so that it is not shadowed by XCTestCase's own `run()`).
     @discardableResult
-    func run(_ args: [String], file: StaticString = #filePath, line: UInt = #line) -> RunResult {
-        runAuditor(args, file: file, line: line)
+    func run(_ args: [String], timeout: Int = runTimeoutSeconds, file: StaticString = #filePath, line: UInt = #line) -> RunResult {
+        runAuditor(args, timeout: timeout, file: file, line: line)
     }
 
     /// A fresh empty directory, removed when the test ends.

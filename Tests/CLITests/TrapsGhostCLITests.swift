@@ -84,6 +84,43 @@ final class TrapsGhostCLITests: XCTestCase {
         }
     }
 
+    /// `traps inject` rewrites only the text value of each record: every other byte of the line (booleans, 3.0, 1e5,
+    /// nested objects and arrays, \u escapes, whitespace, key order) comes out as it went in. The comparison is of
+    /// bytes, so it tells true from 1 and 3.0 from 3, which a comparison of parsed values would not.
+    func testTrapsInjectKeepsOtherFieldsByteForByte() throws {
+        let dir = scratchDirectory()
+        let p = try pipeline(dir)
+        let records: [(before: String, text: String, after: String)] = [
+            (#"{"zeta": true, "id": 3.0, "text": "#, "Record zero begins. It goes on. It ends.", #", "big": 1e5, "off": false}"#),
+            (#"  { "meta" : {"b": [1.0, false, null, {"text": "inner"}], "a": "\u00e9\/x"} ,"text":"#, "Record one begins. It goes on.", #"   , "n": -0.50E+3 }  "#),
+            (#"{"w\u0069de": "\ud83d\ude00", "list": [[], {}, [2.50]], "text": "#, "Record two begins. It ends here.", "}"),
+            ("", "Record three is a bare string. It ends.", ""),
+            (#"{"text": "#, "Record four begins. It goes on. It ends.", #", "z": 0, "a": {"deep": {"deeper": [true]}}}"#),
+        ]
+        func quoted(_ s: String) -> String { "\"" + s + "\"" }   // the record texts need no escapes
+        let dataset = try writeLines(records.map { $0.before + quoted($0.text) + $0.after }, to: dir.appendingPathComponent("hostile.jsonl"))
+        let injected = dir.appendingPathComponent("hostile-traps.jsonl").path
+        let i = run(["traps", "inject", "--manifest", p.manifest, "--dataset", dataset, "-o", injected, "--repetitions", "1,2,3", "--seed", "4"])
+        XCTAssertEqual(i.code, 0, i.err)
+        let trapTexts = try XCTUnwrap(readJSON(injected + ".manifest.json")["traps"] as? [[String: Any]]).compactMap { $0["text"] as? String }
+        let lines = try String(contentsOfFile: injected, encoding: .utf8).split(separator: "\n").map(String.init)
+        XCTAssertEqual(lines.count, records.count)
+        var changed = 0
+        for (line, r) in zip(lines, records) {
+            let bytes = Array(line.utf8), before = Array(r.before.utf8), after = Array(r.after.utf8)
+            XCTAssertEqual(Array(bytes.prefix(before.count)), before, "bytes before the text changed:\n\(line)")
+            XCTAssertEqual(Array(bytes.suffix(after.count)), after, "bytes after the text changed:\n\(line)")
+            guard bytes.count >= before.count + after.count else { continue }
+            let value = Data(bytes.dropFirst(before.count).dropLast(after.count))
+            let text = try XCTUnwrap(JSONSerialization.jsonObject(with: value, options: [.fragmentsAllowed]) as? String, line)
+            if text != r.text { changed += 1 }
+            // The text is the old one with trap texts added: remove them and the same words remain.
+            let stripped = trapTexts.reduce(text) { $0.replacingOccurrences(of: $1, with: " ") }
+            XCTAssertEqual(stripped.split(whereSeparator: \.isWhitespace), r.text.split(whereSeparator: \.isWhitespace), line)
+        }
+        XCTAssertGreaterThan(changed, 0, "no record got a trap")
+    }
+
     func testTrapsBadInputs() throws {
         let dir = scratchDirectory()
         let p = try pipeline(dir)

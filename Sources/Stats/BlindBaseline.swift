@@ -10,17 +10,24 @@ extension Metrics {
     /// A warning is raised when the best blind feature's bootstrap lower bound exceeds this AUC.
     public static let blindBaselineWarningLowerBound = 0.6
 
-    /// Every blind feature's oriented AUC with a stratified percentile bootstrap interval (`bootstrap`, 95%).
+    /// Every blind feature's cross-fitted AUC with a stratified percentile bootstrap interval (`bootstrap`, 95%).
     /// - length in characters: `text.count` (extended grapheme clusters);
     /// - length in words: runs of non-whitespace;
-    /// - bag-of-words log-ratio: words are lower-cased runs of letters and digits; with `folds`-fold cross-fitting
-    ///   (folds drawn by a seeded shuffle within each class) each text is scored by a multinomial naive Bayes model
-    ///   trained on the other folds only: the mean over the text's words of ln P(w | member) - ln P(w | non-member),
-    ///   add-one smoothed over the training vocabulary and one unseen-word slot (0 for a text without words). It is a mean, not a sum, so it
-    ///   measures content, not length.
-    /// The direction of a blind feature is unknown, so the reported AUC is max(AUC, 1 - AUC): the direction is
-    /// fixed on the full data (scores negated when AUC < 0.5) and the interval bootstraps that oriented score.
-    /// Cross-fitted scores are computed once; the bootstrap resamples them, it does not refit the classifier.
+    /// - bag-of-words log-ratio: words are lower-cased runs of letters and digits; each text is scored by a
+    ///   multinomial naive Bayes model trained on the other folds only: the mean over the text's words of
+    ///   ln P(w | member) - ln P(w | non-member), add-one smoothed over the training vocabulary and one unseen-word
+    ///   slot (0 for a text without words). It is a mean, not a sum, so it measures content, not length.
+    /// Cross-fitting: `folds` folds are drawn by a seeded shuffle within each class, and texts with the same bag of
+    /// words (duplicates, word shuffles) always share a fold, so a text is never scored by a model trained on its
+    /// twin, and twins always score alike (a tie). Every direction is fixed before the held-out fold is seen: the
+    /// bag-of-words score is oriented by construction (higher = more member-like), and for a length feature the
+    /// held-out fold's lengths are negated when members are shorter than non-members on the other folds
+    /// (training AUC < 0.5). Nothing is flipped after the fact, so when the two sets share a distribution every AUC
+    /// is close to 0.5 in expectation (it may fall below 0.5 by chance; that is no separation; in simulation the
+    /// length features average about 0.52, from comparing texts across folds oriented on each other, the bag of
+    /// words about 0.50, and the 0.6 lower-bound warning fired in 1 of 800 same-distribution splits), and identical
+    /// sets or sets of word-shuffled twins give exactly 0.5. The cross-fitted scores are computed once; the
+    /// bootstrap resamples them, it does not refit.
     public static func blindBaselineFeatures(memberTexts: [String], nonMemberTexts: [String], seed: UInt64 = 0,
                                              resamples: Int = 1000, folds: Int = 5)
         throws -> [(feature: String, auc: Double, lower: Double, upper: Double)]
@@ -31,22 +38,23 @@ extension Metrics {
         guard folds >= 2 else { throw MetricsError.invalidArgument("blind baseline needs at least 2 folds, got \(folds)") }
         let texts = memberTexts + nonMemberTexts
         let labels = Self.labels(members: memberTexts.count, nonMembers: nonMemberTexts.count)
+        let tokens = texts.map(words)
+        let fold = blindFolds(tokens: tokens, labels: labels, folds: folds, seed: seed)
         let features: [[Double]] = [
-            texts.map { Double($0.count) },
-            texts.map { text in Double(text.split(whereSeparator: { $0.isWhitespace }).count) },
-            bagOfWordsScores(texts: texts, labels: labels, folds: folds, seed: seed),
+            crossFitOriented(texts.map { Double($0.count) }, labels: labels, fold: fold, folds: folds),
+            crossFitOriented(texts.map { Double($0.split(whereSeparator: { $0.isWhitespace }).count) },
+                             labels: labels, fold: fold, folds: folds),
+            bagOfWordsScores(tokens: tokens, labels: labels, fold: fold, folds: folds),
         ]
-        return try zip(blindFeatureNames, features).map { name, raw in
-            let direction: Double = try auc(scores: raw, labels: labels) < 0.5 ? -1 : 1
-            let scores = raw.map { direction * $0 }
+        return try zip(blindFeatureNames, features).map { name, scores in
             let b = try bootstrap(scores: scores, labels: labels, metric: auc(scores:labels:), resamples: resamples,
                                   seed: seed, confidence: 0.95)
             return (name, b.estimate, b.lower, b.upper)
         }
     }
 
-    /// The blind feature with the highest oriented AUC (first in `blindFeatureNames` order on a tie), with its
-    /// 95% bootstrap interval; see `blindBaselineFeatures` for the features and the max(AUC, 1 - AUC) rule.
+    /// The blind feature with the highest cross-fitted AUC (first in `blindFeatureNames` order on a tie), with its
+    /// 95% bootstrap interval; see `blindBaselineFeatures` for the features and how their directions are fixed.
     public static func blindBaseline(memberTexts: [String], nonMemberTexts: [String], seed: UInt64 = 0,
                                      resamples: Int = 1000)
         throws -> (feature: String, auc: Double, lower: Double, upper: Double)
@@ -82,12 +90,13 @@ extension Metrics {
         text.lowercased().split(whereSeparator: { !($0.isLetter || $0.isNumber) }).map(String.init)
     }
 
-    /// Cross-fitted naive Bayes log-ratio scores, one per text (see `blindBaselineFeatures`).
-    static func bagOfWordsScores(texts: [String], labels: [Int], folds k: Int, seed: UInt64) -> [Double] {
-        let tokens = texts.map(words)
-        // Stratified folds: a seeded Fisher-Yates shuffle within each class, then round-robin.
+    /// Cross-fitting folds: a seeded Fisher-Yates shuffle within each class (members first), then round-robin,
+    /// except that a text whose non-empty bag of words (the sorted multiset of its words) was already placed joins
+    /// that text's fold, so twins share a fold. Without twins these are plain stratified folds.
+    static func blindFolds(tokens: [[String]], labels: [Int], folds k: Int, seed: UInt64) -> [Int] {
         var rng = SeededRNG(seed: seed ^ 0xB1ED_BA5E)
-        var fold = [Int](repeating: 0, count: texts.count)
+        var fold = [Int](repeating: 0, count: tokens.count)
+        var foldOfBag: [[String]: Int] = [:]
         for cls in [1, 0] {
             var idx = labels.indices.filter { labels[$0] == cls }
             if idx.count > 1 {
@@ -95,19 +104,45 @@ extension Metrics {
                     idx.swapAt(i, Int(rng.uniform() * Double(i + 1)))
                 }
             }
-            for (pos, i) in idx.enumerated() { fold[i] = pos % k }
+            var next = 0
+            for i in idx {
+                let bag = tokens[i].sorted()
+                if !bag.isEmpty, let f = foldOfBag[bag] { fold[i] = f; continue }
+                fold[i] = next % k
+                if !bag.isEmpty { foldOfBag[bag] = fold[i] }
+                next += 1
+            }
         }
-        var scores = [Double](repeating: 0, count: texts.count)
+        return fold
+    }
+
+    /// A length feature oriented fold by fold: the held-out fold's values are negated when, on the other folds,
+    /// members score below non-members (AUC < 0.5); kept when the other folds show no direction or lack a class.
+    static func crossFitOriented(_ raw: [Double], labels: [Int], fold: [Int], folds k: Int) -> [Double] {
+        var out = raw
+        for f in 0..<k {
+            let train = raw.indices.filter { fold[$0] != f }
+            let trainLabels = train.map { labels[$0] }
+            guard trainLabels.contains(1) && trainLabels.contains(0),
+                  let a = try? auc(scores: train.map { raw[$0] }, labels: trainLabels), a < 0.5 else { continue }
+            for i in raw.indices where fold[i] == f { out[i] = -raw[i] }
+        }
+        return out
+    }
+
+    /// Cross-fitted naive Bayes log-ratio scores, one per text (see `blindBaselineFeatures`).
+    static func bagOfWordsScores(tokens: [[String]], labels: [Int], fold: [Int], folds k: Int) -> [Double] {
+        var scores = [Double](repeating: 0, count: tokens.count)
         for f in 0..<k {
             var counts: [[String: Int]] = [[:], [:]], totals = [0, 0]  // [non-member, member]
-            for i in texts.indices where fold[i] != f {
+            for i in tokens.indices where fold[i] != f {
                 for w in tokens[i] { counts[labels[i]][w, default: 0] += 1 }
                 totals[labels[i]] += tokens[i].count
             }
             let vocab = Set(counts[0].keys).union(counts[1].keys).count
             // Add-one smoothing over the training vocabulary plus one slot for unseen words.
             let denomMember = log(Double(totals[1] + vocab + 1)), denomNon = log(Double(totals[0] + vocab + 1))
-            for i in texts.indices where fold[i] == f && !tokens[i].isEmpty {
+            for i in tokens.indices where fold[i] == f && !tokens[i].isEmpty {
                 var sum = 0.0
                 for w in tokens[i] {
                     sum += log(Double(counts[1][w, default: 0] + 1)) - denomMember

@@ -5,12 +5,7 @@ import XCTest
 
 final class AuditQuickstartTests: XCTestCase {
     func testQuickstartAuditOnSmolLM2() throws {
-        let env = ProcessInfo.processInfo.environment
-        let model = (env["AUDITOR_CACHE"] ?? NSHomeDirectory() + "/.cache/auditor") + "/models/SmolLM2-135M-Instruct.Q4_1.gguf"
-        guard FileManager.default.fileExists(atPath: model) else {
-            if env["CI"] != nil { XCTFail("SmolLM2 is not cached: scripts/setup.sh must run before the tests") }
-            throw XCTSkip("SmolLM2 not cached; run scripts/setup.sh")
-        }
+        let model = try cachedSmolLM2()
         let dir = scratchDirectory()
         let spec = repoRoot.appendingPathComponent("audits/quickstart.yml").path
         // The audit takes about 30-40 s on a quiet machine (36.5 s measured, 2 cores); a loaded one took over the old

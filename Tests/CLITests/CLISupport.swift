@@ -98,6 +98,17 @@ extension XCTestCase {
     }
 }
 
+/// The SmolLM2 GGUF that scripts/setup.sh caches; a skip locally when it is missing, a failure in CI (which runs setup).
+func cachedSmolLM2() throws -> String {
+    let env = ProcessInfo.processInfo.environment
+    let model = (env["AUDITOR_CACHE"] ?? NSHomeDirectory() + "/.cache/auditor") + "/models/SmolLM2-135M-Instruct.Q4_1.gguf"
+    guard FileManager.default.fileExists(atPath: model) else {
+        if env["CI"] != nil { XCTFail("SmolLM2 is not cached: scripts/setup.sh must run before the tests") }
+        throw XCTSkip("SmolLM2 not cached; run scripts/setup.sh")
+    }
+    return model
+}
+
 func makeTemporaryDirectory() -> URL {
     let u = FileManager.default.temporaryDirectory.appendingPathComponent("auditor-cli-test-\(UUID().uuidString)")
     try! FileManager.default.createDirectory(at: u, withIntermediateDirectories: true)

@@ -74,12 +74,7 @@ final class ConvertReferenceTests: XCTestCase {
 
     /// SmolLM2-135M: Q4_1 GGUF -> HF (transformers), that HF folder -> GGUF F32 / Q8_0 (llama.cpp).
     func testSmolLM2AgainstTransformersAndLlamaCpp() throws {
-        let env = ProcessInfo.processInfo.environment
-        let model = (env["AUDITOR_CACHE"] ?? NSHomeDirectory() + "/.cache/auditor") + "/models/SmolLM2-135M-Instruct.Q4_1.gguf"
-        guard FileManager.default.fileExists(atPath: model) else {
-            if env["CI"] != nil { XCTFail("SmolLM2 is not cached: scripts/setup.sh must run before the tests") }
-            throw XCTSkip("SmolLM2 not cached; run scripts/setup.sh")
-        }
+        let model = try cachedSmolLM2()
         let m = try check("smollm2", source: model)
         // Measured (mean / max |dlogp| over 91 positions): transformers on HF 5.4e-6 / 2.1e-5; llama.cpp F32
         // 4.8e-6 / 2.0e-5; Q8_0 6.5e-2 / 0.59 (llama.cpp's Q8_0 activations). Tolerances about 10x (5x for the Q8_0 mean).

@@ -160,12 +160,7 @@ final class HostileInputTests: XCTestCase {
     /// On SmolLM2, where OpenBLAS runs worker threads: `exit` from the signal handler used to wait for them in an
     /// atexit handler while the main thread computed on, so the audit ran to its end.
     func testCtrlCStopsAnAuditPromptly() throws {
-        let env = ProcessInfo.processInfo.environment
-        let model = (env["AUDITOR_CACHE"] ?? NSHomeDirectory() + "/.cache/auditor") + "/models/SmolLM2-135M-Instruct.Q4_1.gguf"
-        guard FileManager.default.fileExists(atPath: model) else {
-            if env["CI"] != nil { XCTFail("SmolLM2 is not cached: scripts/setup.sh must run before the tests") }
-            throw XCTSkip("SmolLM2 not cached; run scripts/setup.sh")
-        }
+        let model = try cachedSmolLM2()
         let dir = scratchDirectory()
         // 2 x 400 texts of 150 words: minutes of scoring, far more than the 20 s allowed after the signal.
         let words = "the of and to in is was for on that with as by at from it an be this which or are".split(separator: " ")

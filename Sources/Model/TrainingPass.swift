@@ -57,6 +57,8 @@ public final class TrainingPass {
     private var training = false
     let scratch = Scratch()
     let gradBlocks: [BlockParams]?
+    /// Set during a clipped (DP-SGD) pass: per-example norms accumulate and weight gradients wait for the factors.
+    var clipState: PerExampleClip?
 
     public init(model: TransformerModel, lora: LoRA? = nil, recompute: Bool = false) {
         self.model = model
@@ -104,11 +106,43 @@ public final class TrainingPass {
         run(batch, backward: true, gradScale: gradScale)
     }
 
+    /// DP-SGD's clipped pass: each example's loss is its own weighted mean token loss L_n; its gradient g_n over all
+    /// trainable parameters has norm ||g_n|| (returned); `grads` accumulates sum_n min(1, clip / (||g_n|| + 1e-6)) g_n.
+    /// Not with `recompute` (the deferred weight gradients need every block's activations).
+    public func forwardBackwardClipped(_ batch: TrainingBatch, clip: Double) -> ClippedBatch {
+        precondition(!recompute, "a clipped pass keeps every block's activations; recompute is not supported with it")
+        precondition(clip > 0, "clipping bound \(clip)")
+        var out = ClippedBatch(loss: BatchLoss(loss: .nan, weight: 0), norms: [], factors: [])
+        out.loss = run(batch, backward: true, clip: clip, clipped: &out)
+        return out
+    }
+
     private func run(_ batch: TrainingBatch, backward: Bool, gradScale: Float = 1) -> BatchLoss {
+        var unused = ClippedBatch(loss: BatchLoss(loss: .nan, weight: 0), norms: [], factors: [])
+        return run(batch, backward: backward, gradScale: gradScale, clip: nil, clipped: &unused)
+    }
+
+    private func run(_ batch: TrainingBatch, backward: Bool, gradScale: Float = 1, clip: Double?,
+                     clipped: inout ClippedBatch) -> BatchLoss {
         training = backward
-        let c = model.config, r = rows(batch), N = r.tokens.count, C = c.dModel
-        let totalWeight = r.weights.reduce(0.0) { $0 + Double($1) }
-        guard totalWeight > 0 else { return BatchLoss(loss: .nan, weight: 0) }
+        let c = model.config, N = batch.tokens, C = c.dModel
+        var r = rows(batch)
+        // A clipped pass weighs each example's rows by 1 / (its total weight): the loss is sum_n L_n.
+        let pe = clip == nil ? nil : PerExampleClip(segments: r.segments)
+        clipState = pe
+        defer { clipState = nil }
+        var examples = 0
+        if pe != nil {
+            for s in r.segments {
+                let w = r.weights[s.start..<(s.start + s.count)].reduce(0.0) { $0 + Double($1) }
+                if w > 0 { examples += 1; for i in s.start..<(s.start + s.count) { r.weights[i] = Float(Double(r.weights[i]) / w) } }
+            }
+        }
+        let totalWeight = pe == nil ? r.weights.reduce(0.0) { $0 + Double($1) } : Double(examples)
+        guard totalWeight > 0 else {
+            clipped.norms = [Double](repeating: 0, count: r.segments.count); clipped.factors = clipped.norms.map { _ in 1 }
+            return BatchLoss(loss: .nan, weight: 0)
+        }
         let L = c.nLayers
         // Activations: one set per block, or (recompute) one shared set plus every block's input.
         let acts = (0..<(recompute ? 1 : L)).map { BlockActivations(scratch, "act\($0)", c, N: N) }
@@ -133,14 +167,25 @@ public final class TrainingPass {
         let xf = scratch.get("xf", N * C), rstdF = scratch.get("rstdF", N), meanF = scratch.get("meanF", N)
         normForward(xf, rstdF, meanF, x, model.params.ptr("final_norm.weight"), model.params.optionalPtr("final_norm.bias"), N)
 
-        let scale = gradScale / Float(totalWeight)
+        let scale = pe == nil ? gradScale / Float(totalWeight) : 1
         let dxf = backward ? scratch.get("dxf", N * C) : nil
         dxf?.update(repeating: 0, count: N * C)
         let headGrad: UnsafeMutablePointer<Float>? = backward ? g(c.tiedEmbeddings ? "embed.weight" : "head.weight") : nil
+        // Clipped pass with a trainable head: its per-example norms now, its weight gradient after the factors.
+        let headRows = pe != nil && headGrad != nil && c.tiedEmbeddings ? scratch.get("dp.headRows", N * C) : nil
         let sum = r.targets.withUnsafeBufferPointer { t in
             r.weights.withUnsafeBufferPointer { w in
-                Kernels.crossEntropyForwardBackward(dxf, headGrad, xf, model.head, t.baseAddress!, w.baseAddress!,
-                                                   N: N, C: C, V: c.vocabSize, gradScale: scale, scratch: scratch, chunk: 256)
+                r.tokens.withUnsafeBufferPointer { tok in
+                    if let pe, let dxf, headGrad != nil {
+                        return pe.sq.withUnsafeMutableBufferPointer { sq in
+                            Kernels.crossEntropyPerExample(dxf, headSq: sq.baseAddress!, headRows: headRows, tokens: tok.baseAddress!,
+                                                           xf, model.head, t.baseAddress!, w.baseAddress!, segments: r.segments,
+                                                           C: C, V: c.vocabSize, gradScale: 1, scratch: scratch)
+                        }
+                    }
+                    return Kernels.crossEntropyForwardBackward(dxf, headGrad, xf, model.head, t.baseAddress!, w.baseAddress!,
+                                                               N: N, C: C, V: c.vocabSize, gradScale: scale, scratch: scratch, chunk: 256)
+                }
             }
         }
         let result = BatchLoss(loss: sum / totalWeight, weight: totalWeight)
@@ -162,12 +207,61 @@ public final class TrainingPass {
                 }
                 blockBackward(l, act, dx, r, pos.baseAddress!)
             }
+            if let pe { finishClipped(pe, clip: clip!, clipped: &clipped, dx: dx, xf: xf, headGrad: headGrad, headRows: headRows,
+                                      rows: r, positions: pos.baseAddress!) }
             if let dEmbed = g("embed.weight") {
                 r.tokens.withUnsafeBufferPointer { tok in Kernels.embeddingBackward(dEmbed, dx, tok.baseAddress!, N: N, C: C) }
             }
             if let dPos = g("pos.weight") { Kernels.embeddingBackward(dPos, dx, pos.baseAddress!, N: N, C: C) }
         }
         return result
+    }
+
+    /// The end of a clipped pass: the embeddings' per-example norms (the head's cross term with tied embeddings), the
+    /// factors, the deferred gradients, the head's weight gradient (a second head pass with each example's rows
+    /// weighted by its factor) and dx scaled per example, so the embedding scatter that follows is clipped too.
+    private func finishClipped(_ pe: PerExampleClip, clip: Double, clipped: inout ClippedBatch, dx: UnsafeMutablePointer<Float>,
+                               xf: UnsafePointer<Float>, headGrad: UnsafeMutablePointer<Float>?,
+                               headRows: UnsafePointer<Float>?, rows r: Rows, positions: UnsafePointer<Int32>) {
+        let c = model.config, C = c.dModel, N = r.tokens.count
+        r.tokens.withUnsafeBufferPointer { tok in
+            pe.sq.withUnsafeMutableBufferPointer { sq in
+                if g("embed.weight") != nil {
+                    Kernels.embeddingGradNormSquared(sq.baseAddress!, dout: dx, rows: tok.baseAddress!, segments: r.segments, C: C,
+                                                     headRows: headRows, scratch: scratch)
+                }
+                if g("pos.weight") != nil {
+                    Kernels.embeddingGradNormSquared(sq.baseAddress!, dout: dx, rows: positions, segments: r.segments, C: C,
+                                                     headRows: nil, scratch: scratch)
+                }
+            }
+        }
+        if let rows = pe.adapterRows {
+            let P = grads.storage.count
+            for n in 0..<r.segments.count { pe.sq[n] += Kernels.dotDouble(rows.ptr + n * P, rows.ptr + n * P, P) }
+        }
+        let norms = pe.sq.map { $0.squareRoot() }
+        let factors = norms.map { Swift.min(1, clip / ($0 + 1e-6)) }
+        clipped.norms = norms; clipped.factors = factors
+        pe.applyDeferred(factors, scratch: scratch)
+        if let rows = pe.adapterRows {
+            let P = grads.storage.count
+            for n in 0..<r.segments.count { Kernels.axpy(grads.storage.ptr, rows.ptr + n * P, Float(factors[n]), P) }
+        }
+        if let headGrad {
+            var w = r.weights
+            for (n, s) in r.segments.enumerated() { for i in s.start..<(s.start + s.count) { w[i] *= Float(factors[n]) } }
+            _ = r.targets.withUnsafeBufferPointer { t in
+                w.withUnsafeBufferPointer { w in
+                    Kernels.crossEntropyForwardBackward(nil, headGrad, xf, model.head, t.baseAddress!, w.baseAddress!,
+                                                       N: N, C: C, V: c.vocabSize, gradScale: 1, scratch: scratch, chunk: 256)
+                }
+            }
+        }
+        for (n, s) in r.segments.enumerated() where factors[n] != 1 {
+            let f = Float(factors[n])
+            for i in (s.start * C)..<((s.start + s.count) * C) { dx[i] *= f }
+        }
     }
 
     // MARK: one block
@@ -289,6 +383,18 @@ public final class TrainingPass {
                                 _ dw: UnsafeMutablePointer<Float>?, _ dbias: UnsafeMutablePointer<Float>?,
                                 _ dout: UnsafePointer<Float>, _ inp: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ N: Int) {
         let (IN, OUT) = slot.shape(model.config)!
+        if let pe = clipState, let dw {
+            // Clipped pass, full fine-tuning: input gradient now, per-example norms, weight gradient deferred.
+            Kernels.matmulBackward(dinp, nil, nil, dout, inp, w, N: N, IC: IN, OC: OUT)
+            pe.sq.withUnsafeMutableBufferPointer {
+                Kernels.linearGradNormSquared($0.baseAddress!, dout: dout, inp: inp, segments: pe.segments, IN: IN, OUT: OUT,
+                                              bias: dbias != nil, scratch: scratch)
+            }
+            let kept = scratch.get("dp.\(l).\(slot)", N * OUT)                    // [N, OUT]
+            kept.update(from: dout, count: N * OUT)
+            pe.linears.append(.init(dout: kept, inp: inp, w: w, dw: dw, dbias: dbias, IN: IN, OUT: OUT))
+            return
+        }
         Kernels.matmulBackward(dinp, dw, dbias, dout, inp, w, N: N, IC: IN, OC: OUT)
         guard let lora, let A = lora.a(l, slot), let B = lora.b(l, slot) else { return }
         let R = lora.config.rank, name = "blk.\(l).\(slot.rawValue)"
@@ -299,13 +405,28 @@ public final class TrainingPass {
         let s = Float(lora.config.scaling)
         for i in 0..<(N * OUT) { du[i] = s * dout[i] }
         let dt = zeroed("lora_dt", N * R)                                       // [N, r]
-        Kernels.matmulBackward(dt, grads.ptr(name + ".lora_B"), nil, du, t, B, N: N, IC: R, OC: OUT)
+        // A clipped pass keeps every example's adapter gradient (small: r (IN + OUT) per adapter) instead of the sum.
+        let pe = clipState
+        Kernels.matmulBackward(dt, pe == nil ? grads.ptr(name + ".lora_B") : nil, nil, du, t, B, N: N, IC: R, OC: OUT)
+        if let pe {
+            let P = grads.storage.count
+            if pe.adapterRows == nil { pe.adapterRows = FloatBuffer(count: pe.segments.count * P) }
+            let rows = pe.adapterRows!.ptr, offA = grads.ref(name + ".lora_A")!.offset, offB = grads.ref(name + ".lora_B")!.offset
+            for (n, sg) in pe.segments.enumerated() where sg.count > 0 {
+                // dB_n [OUT, r] = du_n^T · t_n;  dA_n [r, IN] = dt_n^T · x_n
+                BLAS.sgemm(transA: true, m: OUT, n: R, k: sg.count, a: du + sg.start * OUT, lda: OUT, b: t + sg.start * R, ldb: R,
+                           beta: 1, c: rows + n * P + offB, ldc: R)
+                BLAS.sgemm(transA: true, m: R, n: IN, k: sg.count, a: dt + sg.start * R, lda: R, b: x + sg.start * IN, ldb: IN,
+                           beta: 1, c: rows + n * P + offA, ldc: IN)
+            }
+        }
+        let dA = pe == nil ? grads.ptr(name + ".lora_A") : nil
         if drop {
             let dx = zeroed("lora_dx", N * IN), mask = scratch.get("\(act.prefix).\(slot).mask", N * IN)
-            Kernels.matmulBackward(dx, grads.ptr(name + ".lora_A"), nil, dt, x, A, N: N, IC: IN, OC: R)
+            Kernels.matmulBackward(dx, dA, nil, dt, x, A, N: N, IC: IN, OC: R)
             for i in 0..<(N * IN) { dinp[i] += dx[i] * mask[i] }
         } else {
-            Kernels.matmulBackward(dinp, grads.ptr(name + ".lora_A"), nil, dt, x, A, N: N, IC: IN, OC: R)
+            Kernels.matmulBackward(dinp, dA, nil, dt, x, A, N: N, IC: IN, OC: R)
         }
     }
 
@@ -341,10 +462,25 @@ public final class TrainingPass {
     private func normBackward(_ dinp: UnsafeMutablePointer<Float>, _ dw: UnsafeMutablePointer<Float>?,
                               _ db: UnsafeMutablePointer<Float>?, _ dout: UnsafePointer<Float>, _ inp: UnsafePointer<Float>,
                               _ w: UnsafePointer<Float>, _ mean: UnsafePointer<Float>, _ rstd: UnsafePointer<Float>, _ N: Int) {
-        let c = model.config
+        let c = model.config, C = c.dModel
+        if let pe = clipState, let dw {
+            // Clipped pass: each example's norm-weight (and bias) gradient on its own rows, kept for the factors.
+            let rw = pe.vectorRows(C), rb = db == nil ? nil : pe.vectorRows(C)
+            for (n, s) in pe.segments.enumerated() where s.count > 0 {
+                let o = s.start * C
+                switch c.norm {
+                case .rms: Kernels.rmsnormBackward(dinp + o, rw.ptr + n * C, dout + o, inp + o, w, rstd + s.start, N: s.count, C: C)
+                case .layer: Kernels.layernormBackward(dinp + o, rw.ptr + n * C, rb.map { $0.ptr + n * C }, dout + o, inp + o, w,
+                                                       mean + s.start, rstd + s.start, N: s.count, C: C)
+                }
+            }
+            pe.keep(rw, count: C, into: dw)
+            if let rb, let db { pe.keep(rb, count: C, into: db) }
+            return
+        }
         switch c.norm {
-        case .rms: Kernels.rmsnormBackward(dinp, dw, dout, inp, w, rstd, N: N, C: c.dModel)
-        case .layer: Kernels.layernormBackward(dinp, dw, db, dout, inp, w, mean, rstd, N: N, C: c.dModel)
+        case .rms: Kernels.rmsnormBackward(dinp, dw, dout, inp, w, rstd, N: N, C: C)
+        case .layer: Kernels.layernormBackward(dinp, dw, db, dout, inp, w, mean, rstd, N: N, C: C)
         }
     }
 }

@@ -24,6 +24,9 @@ public struct TrainingOptions: Sendable {
     public var evalEvery = 0
     /// Recompute activations in the backward instead of keeping them (less memory).
     public var recompute = false
+    /// DP-SGD instead of ordinary steps: Poisson-sampled batches (`batchSize` is then the most examples in one pass,
+    /// `accumulation` and `clip` are unused), per-example clipping, Gaussian noise.
+    public var dp: DPOptions? = nil
     public init() {}
 }
 
@@ -33,6 +36,8 @@ public struct StepReport: Sendable {
     public var loss: Double, learningRate: Double, gradNorm: Double
     public var tokens: Int, seconds: Double
     public var evalLoss: Double?
+    /// DP-SGD steps: the batch's size and clipping.
+    public var dp: DPStepInfo? = nil
 }
 
 public struct TrainingSummary: Codable, Sendable, Equatable {
@@ -92,7 +97,28 @@ public final class Trainer {
             cursor = min(order.count, cursor + options.batchSize)
         }
         var tokens = 0, firstLoss = Double.nan, lastLoss = Double.nan, lastEval = evalBefore
+        let noiseSeed = options.dp.map { $0.noiseSeed ?? UInt64.random(in: 0...UInt64.max) } ?? 0
         for step in from..<options.steps {
+            if let dp = options.dp {
+                let (loss, info, batchTokens) = dpStep(dp, step: step, train: train, noiseSeed: noiseSeed)
+                tokens += batchTokens
+                let norm = Clipping.norm(grads, groups)
+                guard norm.isFinite, loss.isFinite || info.examples == 0 else {
+                    throw TrainingError("step \(step + 1): the loss is \(loss) and the noised gradient's norm \(norm); stopped before the "
+                                        + "update, so the model keeps the parameters of step \(step) (lower the learning rate)")
+                }
+                let lr = options.schedule.rate(peak: options.learningRate, step: step, total: options.steps, warmup: options.warmup)
+                optimizer.step(params, grads, lr: lr)
+                if loss.isFinite { if firstLoss.isNaN { firstLoss = loss }; lastLoss = loss }
+                var evalLoss: Double? = nil
+                if let eval, (options.evalEvery > 0 && (step + 1) % options.evalEvery == 0) || step == options.steps - 1 {
+                    evalLoss = evaluate(eval); lastEval = evalLoss
+                }
+                onStep(StepReport(step: step + 1, steps: options.steps, loss: loss, learningRate: lr, gradNorm: norm, tokens: tokens,
+                                  seconds: Date().timeIntervalSince(start), evalLoss: evalLoss, dp: info))
+                try checkpoint(step + 1)
+                continue
+            }
             pass.zeroGradients()
             var lossSum = 0.0, weightSum = 0.0
             for micro in 0..<options.accumulation {
@@ -127,5 +153,33 @@ public final class Trainer {
         return TrainingSummary(steps: options.steps - from, tokens: tokens, examples: train.count, firstLoss: firstLoss, finalLoss: lastLoss,
                                evalLossBefore: evalBefore, evalLossAfter: eval == nil ? nil : lastEval,
                                seconds: seconds, tokensPerSecond: Double(tokens) / max(seconds, 1e-9))
+    }
+}
+
+extension Trainer {
+    /// One DP-SGD gradient in `pass.grads`: the step's Poisson batch in passes of at most `batchSize` examples, each
+    /// example clipped, the sum noised and divided by q N. Returns the batch's mean per-example loss (NaN for an
+    /// empty batch), what the step saw, and its tokens.
+    func dpStep(_ dp: DPOptions, step: Int, train: [Example], noiseSeed: UInt64) -> (Double, DPStepInfo, Int) {
+        pass.zeroGradients()
+        let chosen = DPSampling.batch(step: step, n: train.count, q: dp.sampleRate, poisson: dp.poisson, seed: options.seed)
+        var lossSum = 0.0, weight = 0.0, norms: [Double] = [], clipped = 0, tokens = 0
+        for start in stride(from: 0, to: chosen.count, by: options.batchSize) {
+            let batch = TrainingData.batch(train, chosen[start..<min(chosen.count, start + options.batchSize)])
+            pass.dropoutSeed = options.seed &+ UInt64(step) &* 0x100000 &+ UInt64(start)
+            let r = pass.forwardBackwardClipped(batch, clip: dp.clip)
+            if r.loss.weight > 0 { lossSum += r.loss.loss * r.loss.weight; weight += r.loss.weight }
+            norms += r.norms
+            clipped += r.factors.filter { $0 < 1 }.count
+            tokens += batch.tokens
+        }
+        let grads = pass.grads.storage.ptr
+        GaussianNoise.add(grads, ranges: groups.ranges.map(\.range), std: dp.noiseMultiplier * dp.clip,
+                          seed: noiseSeed &+ UInt64(step) &* 0xA24BAED4963EE407)
+        let scale = Float(1 / (dp.sampleRate * Double(train.count)))
+        for r in groups.ranges { for i in r.range { grads[i] *= scale } }
+        let info = DPStepInfo(examples: chosen.count, meanNorm: norms.isEmpty ? 0 : norms.reduce(0, +) / Double(norms.count),
+                              clippedFraction: norms.isEmpty ? 0 : Double(clipped) / Double(norms.count))
+        return (weight > 0 ? lossSum / weight : .nan, info, tokens)
     }
 }

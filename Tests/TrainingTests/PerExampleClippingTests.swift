@@ -140,3 +140,82 @@ final class PerExampleClippingTests: XCTestCase {
         }
     }
 }
+
+/// The DP-SGD step: noise off and no clipping give the plain step; with noise, the update's per-coordinate variance
+/// over repeated seeded steps is (sigma C / (q N))^2; Poisson batches have the right size distribution.
+final class DPSGDTests: XCTestCase {
+    let texts: [(prompt: String?, text: String)] = [
+        (nil, "The quick brown fox jumps over the lazy dog near the river bank."),
+        (nil, "A stitch in time saves nine, as the old saying goes in every village."),
+        ("Q: where does water boil? A:", " at one hundred degrees at sea level."),
+        (nil, "She planted tomatoes, beans and squash along the southern fence."),
+        (nil, "Rain fell on the tin roof all night long, and nobody slept."),
+    ]
+    func tiny() throws -> LanguageModel { try LanguageModel.load(path: root.appendingPathComponent("Fixtures/tiny/llama").path) }
+
+    func testNoNoiseNoClipIsThePlainStepOfThePerExampleMean() throws {
+        // sigma 0, C infinite, q 1: every example each step; the DP gradient is sum_n grad L_n / N, which is what an
+        // ordinary step over the same batch computes when every example has the same number of weighted tokens.
+        let lm = try tiny()
+        let ex = (0..<4).map { i in Example(tokens: (0..<10).map { ($0 * 7 + i * 13) % 600 }, weights: [Float](repeating: 1, count: 9)) }
+        var o = TrainingOptions(); o.steps = 1; o.batchSize = 3; o.learningRate = 0.1; o.optimizer = .sgd; o.clip = nil
+        o.dp = DPOptions(noiseMultiplier: 0, clip: .infinity, sampleRate: 1, noiseSeed: 1)
+        let a = try tiny()
+        _ = try Trainer(model: lm.model, options: o).run(train: ex)
+        var plain = o; plain.dp = nil; plain.batchSize = 4
+        _ = try Trainer(model: a.model, options: plain).run(train: ex)
+        let x = lm.model.params.storage.array, y = a.model.params.storage.array
+        var worst: Float = 0
+        for i in 0..<x.count { worst = max(worst, abs(x[i] - y[i])) }
+        XCTAssertLessThan(worst, 1e-6)
+    }
+
+    func testNoiseHasTheStatedVariance() throws {
+        // Zero learning signal aside, the noise part of the gradient is N(0, (sigma C / (q N))^2) per coordinate:
+        // with the examples' clipped gradients fixed (same seed for sampling), the spread over noise seeds is the noise.
+        let lm = try tiny()
+        let ex = try TrainingData.examples(texts, lm: lm, context: 64, source: "t").examples
+        var o = TrainingOptions(); o.steps = 1; o.batchSize = 8; o.optimizer = .sgd
+        let sigma = 1.3, clip = 0.5, q = 0.6
+        let trainer = Trainer(model: lm.model, options: o)
+        var samples: [[Float]] = []
+        for seed in 0..<40 {
+            let dp = DPOptions(noiseMultiplier: sigma, clip: clip, sampleRate: q, noiseSeed: UInt64(seed))
+            _ = trainer.dpStep(dp, step: 0, train: ex, noiseSeed: UInt64(seed))
+            samples.append(Array(UnsafeBufferPointer(start: trainer.pass.grads.storage.ptr, count: 4000)))
+        }
+        // Per-coordinate variance across the 40 draws, pooled over 4000 coordinates (the clipped sum is the same in every draw).
+        var total = 0.0
+        for j in 0..<4000 {
+            let v = samples.map { Double($0[j]) }, m = v.reduce(0, +) / 40
+            total += v.reduce(0) { $0 + ($1 - m) * ($1 - m) } / 39
+        }
+        let measured = total / 4000, expected = pow(sigma * clip / (q * Double(ex.count)), 2)
+        // 4000 x 39 degrees of freedom: the pooled estimate's relative standard error is about 0.4%.
+        XCTAssertEqual(measured / expected, 1, accuracy: 0.03, "variance \(measured) vs (sigma C / qN)^2 = \(expected)")
+    }
+
+    func testPoissonBatchSizes() {
+        var sizes: [Int] = []
+        for step in 0..<2000 { sizes.append(DPSampling.batch(step: step, n: 100, q: 0.05, poisson: true, seed: 3).count) }
+        let mean = Double(sizes.reduce(0, +)) / 2000
+        let variance = sizes.reduce(0.0) { $0 + pow(Double($1) - mean, 2) } / 1999
+        XCTAssertEqual(mean, 5, accuracy: 0.2)        // q N
+        XCTAssertEqual(variance, 4.75, accuracy: 0.5)  // N q (1 - q)
+        XCTAssertTrue(sizes.contains(0), "Poisson batches are sometimes empty")
+        XCTAssertEqual(DPSampling.batch(step: 7, n: 100, q: 0.05, poisson: true, seed: 3), DPSampling.batch(step: 7, n: 100, q: 0.05, poisson: true, seed: 3))
+        XCTAssertEqual(DPSampling.batch(step: 0, n: 100, q: 0.05, poisson: false, seed: 3).count, 5)
+    }
+
+    func testGaussianNoiseMoments() {
+        let n = 200_000
+        let x = FloatBuffer(count: n)
+        GaussianNoise.add(x.ptr, ranges: [0..<n], std: 2, seed: 5)
+        let v = x.array.map(Double.init)
+        let mean = v.reduce(0, +) / Double(n), variance = v.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(n - 1)
+        XCTAssertEqual(mean, 0, accuracy: 0.02)
+        XCTAssertEqual(variance, 4, accuracy: 0.05)
+        let fourth = v.reduce(0) { $0 + pow($1 - mean, 4) } / Double(n) / (variance * variance)
+        XCTAssertEqual(fourth, 3, accuracy: 0.1)      // a normal's kurtosis
+    }
+}

@@ -219,3 +219,27 @@ final class DPSGDTests: XCTestCase {
         XCTAssertEqual(fourth, 3, accuracy: 0.1)      // a normal's kurtosis
     }
 }
+
+/// The clipped pass against Opacus's per-sample gradients (scripts/fixtures/opacus_fixtures.py): same tiny models,
+/// same batch, each example's loss its mean token loss.
+final class OpacusParityTests: XCTestCase {
+    struct Fixture: Decodable { let sequences: [[Int]], norms: [Double], clip: Double, clipped_sum_norm: Double }
+
+    func testPerExampleNormsMatchOpacus() throws {
+        for name in ["llama", "gpt2", "neox"] {
+            let fx = try JSONDecoder().decode(Fixture.self, from: Data(contentsOf: root.appendingPathComponent("Fixtures/dp/opacus_\(name).json")))
+            let lm = try LanguageModel.load(path: root.appendingPathComponent("Fixtures/tiny/\(name)").path)
+            let pass = TrainingPass(model: lm.model)
+            pass.zeroGradients()
+            let r = pass.forwardBackwardClipped(TrainingBatch(sequences: fx.sequences), clip: fx.clip)
+            var worst = 0.0
+            for (i, n) in fx.norms.enumerated() { worst = max(worst, abs(r.norms[i] - n) / n) }
+            let sum = pass.grads.storage.array.reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot()
+            let sumRel = abs(sum - fx.clipped_sum_norm) / fx.clipped_sum_norm
+            print("opacus parity \(name): worst per-example norm rel \(worst), clipped sum norm rel \(sumRel)")
+            // The issue asks 1e-5 relative; measured worst 1.0e-6 (norms, Llama) and 1.7e-7 (clipped sum, GPT-2).
+            XCTAssertLessThan(worst, 1e-5, "\(name): per-example norms \(r.norms) vs Opacus \(fx.norms)")
+            XCTAssertLessThan(sumRel, 2e-6, "\(name): clipped sum norm \(sum) vs Opacus \(fx.clipped_sum_norm)")
+        }
+    }
+}

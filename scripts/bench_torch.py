@@ -43,21 +43,35 @@ if "--train" not in sys.argv:   # scoring and generation, unless only training i
     print(f"generate 1 x (32 prompt + 64 new), greedy: {64 / s:.1f} new tokens/s")
     print(f"peak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
 
-# Training steps at 8 x 128 (--train full|lora): AdamW, gradient clipping at 1, PEFT LoRA r 8 on q and v.
+# Training steps at 8 x 128 (--train full|lora|dp-full|dp-lora): AdamW, gradient clipping at 1, PEFT LoRA r 8 on q
+# and v; dp-*: Opacus's DP-SGD step (per-sample gradients, clipping at 1, noise multiplier 1) on the same batch.
 if "--train" in sys.argv:
     method = sys.argv[sys.argv.index("--train") + 1]
     m = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).train()
-    if method == "lora":
+    if method in ("lora", "dp-lora"):
         from peft import LoraConfig, get_peft_model
         m = get_peft_model(m, LoraConfig(r=8, lora_alpha=16, target_modules=["q_proj", "v_proj"], lora_dropout=0.0,
                                          task_type="CAUSAL_LM"))
     opt = torch.optim.AdamW([p for p in m.parameters() if p.requires_grad], lr=1e-5)
     ids = torch.randint(0, V, (8, 128), generator=g)
-    def step():
-        opt.zero_grad()
-        m(input_ids=ids, labels=ids).loss.backward()
-        torch.nn.utils.clip_grad_norm_([p for p in m.parameters() if p.requires_grad], 1.0)
-        opt.step()
+    if method.startswith("dp-"):
+        import opacus
+        from opacus import PrivacyEngine
+        print(f"opacus {opacus.__version__}")
+        loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(ids), batch_size=8)
+        m, opt, loader = PrivacyEngine().make_private(module=m, optimizer=opt, data_loader=loader, noise_multiplier=1.0,
+                                                      max_grad_norm=1.0, poisson_sampling=False)
+        pos = torch.arange(128).expand(8, 128).contiguous()
+        def step():
+            opt.zero_grad()
+            m(input_ids=ids, labels=ids, position_ids=pos).loss.backward()
+            opt.step()
+    else:
+        def step():
+            opt.zero_grad()
+            m(input_ids=ids, labels=ids).loss.backward()
+            torch.nn.utils.clip_grad_norm_([p for p in m.parameters() if p.requires_grad], 1.0)
+            opt.step()
     s = best(2, step)
     print(f"train {method} 8 x 128, AdamW: {8 * 128 / s:7.1f} tokens/s ({s:.2f} s/step)")
     print(f"peak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")

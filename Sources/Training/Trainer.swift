@@ -160,7 +160,7 @@ extension Trainer {
     /// One DP-SGD gradient in `pass.grads`: the step's Poisson batch in passes of at most `batchSize` examples, each
     /// example clipped, the sum noised and divided by q N. Returns the batch's mean per-example loss (NaN for an
     /// empty batch), what the step saw, and its tokens.
-    func dpStep(_ dp: DPOptions, step: Int, train: [Example], noiseSeed: UInt64) -> (Double, DPStepInfo, Int) {
+    public func dpStep(_ dp: DPOptions, step: Int, train: [Example], noiseSeed: UInt64) -> (loss: Double, info: DPStepInfo, tokens: Int) {
         pass.zeroGradients()
         let chosen = DPSampling.batch(step: step, n: train.count, q: dp.sampleRate, poisson: dp.poisson, seed: options.seed)
         var lossSum = 0.0, weight = 0.0, norms: [Double] = [], clipped = 0, tokens = 0

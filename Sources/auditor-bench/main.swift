@@ -1,5 +1,5 @@
 // auditor-bench: scoring and generation throughput on SmolLM2 beside this machine's measured sgemm peak.
-//   swift run -c release auditor-bench [CHECKPOINT] [--threads N] [--quick] [--train full|lora|full-recompute|lora-recompute]
+//   swift run -c release auditor-bench [CHECKPOINT] [--threads N] [--quick] [--train full|lora|full-recompute|lora-recompute|dp-full|dp-lora]
 import Foundation
 import Glibc
 import Attacks
@@ -18,7 +18,7 @@ var miaTexts: Int? = nil            // --mia N: only the membership-inference be
 if let i = args.firstIndex(of: "--mia") { miaTexts = Int(args[i + 1]); args.removeSubrange(i...i + 1) }
 var miaLowercase = false              // --mia-lowercase: also time the attack that needs a second pass
 if let i = args.firstIndex(of: "--mia-lowercase") { miaLowercase = true; args.remove(at: i) }
-var trainMethod: String? = nil         // --train full|lora|full-recompute|lora-recompute: only training steps at 8 x 128
+var trainMethod: String? = nil         // --train full|lora|full-recompute|lora-recompute|dp-full|dp-lora: only training steps at 8 x 128
 if let i = args.firstIndex(of: "--train") { trainMethod = args[i + 1]; args.removeSubrange(i...i + 1) }
 var onlyShape: (Int, Int)? = nil   // --shape BxT: profile one scoring shape, nothing else
 if let i = args.firstIndex(of: "--shape") {
@@ -104,25 +104,33 @@ func trainingBenchmark(_ path: String, method: String, peak: Double) {
         let c = lm.config
         var r = SeededRNG(seed: 7)
         let seqs = (0..<8).map { _ in (0..<128).map { _ in Int(r.next() % UInt64(c.vocabSize)) } }
-        let lora = method.hasPrefix("lora") ? LoRA(modelConfig: c, config: LoRAConfig(rank: 8, alpha: 16, targets: [.q, .v]), seed: 1) : nil
+        let dp = method.hasPrefix("dp-")
+        let lora = method.hasPrefix("lora") || method == "dp-lora" ? LoRA(modelConfig: c, config: LoRAConfig(rank: 8, alpha: 16, targets: [.q, .v]), seed: 1) : nil
         var options = TrainingOptions()
         options.learningRate = 1e-5
         options.recompute = method.hasSuffix("-recompute")
         let trainer = Trainer(model: lm.model, lora: lora, options: options)
         let params = trainer.pass.trainable.storage.ptr, grads = trainer.pass.grads.storage.ptr
+        // DP-SGD: every one of the 8 examples in the batch (q = 1, so the step is comparable), clipped at 1, noise 1.
+        let examples = seqs.map { Example(tokens: $0, weights: [Float](repeating: 1, count: $0.count - 1)) }
+        let dpOptions = DPOptions(noiseMultiplier: 1, clip: 1, sampleRate: 1, noiseSeed: 1)
         let secs = best(2) {
-            trainer.pass.zeroGradients()
-            trainer.pass.forwardBackward(TrainingBatch(sequences: seqs))
-            Clipping.clip(grads, trainer.groups, maxNorm: 1)
+            if dp {
+                _ = trainer.dpStep(dpOptions, step: 0, train: examples, noiseSeed: 1)
+            } else {
+                trainer.pass.zeroGradients()
+                trainer.pass.forwardBackward(TrainingBatch(sequences: seqs))
+                Clipping.clip(grads, trainer.groups, maxNorm: 1)
+            }
             trainer.optimizer.step(params, grads, lr: 1e-5)
         }
         let tokens = 8 * 128
         let fwd = 2.0 * Double(c.linearMACsPerToken) * Double(tokens) + 2.0 * 2.0 * Double(c.nLayers * c.nHeads * c.headDim) * 8 * 128 * 129 / 2
         // A recomputed forward per block adds one forward's work.
-        let flops = fwd * (method.hasPrefix("full") ? 3 : 2) + (options.recompute ? fwd : 0)
+        let flops = fwd * (method.hasPrefix("full") || method == "dp-full" ? 3 : 2) + (options.recompute ? fwd : 0)
         let gf = flops / secs / 1e9
         print(String(format: "train %@ 8 x 128, AdamW: %7.1f tokens/s  (%.2f s/step, %.1f effective GFLOP/s = %.0f%% of peak; the peak allows %.0f tokens/s)",
-                     method.replacingOccurrences(of: "lora", with: "LoRA r8 q,v"), Double(tokens) / secs, secs, gf, 100 * gf / peak,
+                     method.replacingOccurrences(of: "lora", with: "LoRA r8 q,v").replacingOccurrences(of: "dp-", with: "DP-SGD "), Double(tokens) / secs, secs, gf, 100 * gf / peak,
                      peak * 1e9 / (flops / Double(tokens))))
     }
     print(String(format: "peak RSS: %.0f MiB", peakRSSMiB()))

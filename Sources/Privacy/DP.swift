@@ -31,13 +31,13 @@ enum DPCheck {
         return "\(v)"
     }
     static func q(_ q: Double) throws {
-        guard q > 0 && q <= 1 else { throw DPParameterError(parameter: "q", value: q, requirement: "(the sampling rate) must be in (0, 1]") }
+        guard q > 0 && q <= 1 else { throw DPParameterError(parameter: "q", value: q, requirement: "must be a sampling rate in (0, 1]") }
     }
     static func noise(_ s: Double) throws {
-        guard s >= 0 && s.isFinite else { throw DPParameterError(parameter: "noise", value: s, requirement: "(the noise multiplier) must be finite and >= 0") }
+        guard s >= 0 && s.isFinite else { throw DPParameterError(parameter: "noise", value: s, requirement: "must be a finite noise multiplier >= 0") }
     }
     static func steps(_ t: Int) throws {
-        guard t >= 0 else { throw DPParameterError(parameter: "steps", value: Double(t), requirement: "must be >= 0") }
+        guard t >= 0 else { throw DPParameterError(parameter: "steps", requirement: "must be >= 0; got \(t)") }
     }
     static func delta(_ d: Double) throws {
         guard d > 0 && d < 1 else { throw DPParameterError(parameter: "delta", value: d, requirement: "must be in (0, 1)") }

@@ -35,8 +35,15 @@ private func relative(_ a: Double, _ b: Double) -> Double { abs(a - b) / abs(b) 
 final class PrivacyTests: XCTestCase {
     // Measured worst relative differences from dp_accounting 0.6.0 (see README "Differential privacy accounting"):
     // tolerances are about ten times those, and never looser than the 1% the issue requires.
-    static let rdpTolerance = 1e-9
-    static let pldTolerance = 1e-3
+    // Measured: RDP epsilon 1.0e-12, RDP curve 2.2e-10, PLD 2.3e-6 (also the worst below the reference), PLD against
+    // the exact Gaussian epsilon 1.8e-7 above it (never below); noise calibration RDP 1.1e-6, PLD 1.4e-4 (both bisections stop
+    // at a relative 1e-4 in sigma).
+    static let rdpTolerance = 1e-11
+    static let rdpCurveTolerance = 2e-9
+    static let pldTolerance = 3e-5
+    static let pldExactTolerance = 2e-6
+    static let rdpNoiseTolerance = 1e-5
+    static let pldNoiseTolerance = 1.5e-3
 
     // MARK: RDP
 
@@ -65,7 +72,7 @@ final class PrivacyTests: XCTestCase {
                 guard let ref else { XCTAssertEqual(curve[i], .infinity, "\(what) order \(f.orders[i])"); continue }
                 let c = ref == 0 ? abs(curve[i]) : relative(curve[i], ref)
                 worstCurve = max(worstCurve, c)
-                XCTAssertLessThanOrEqual(c, Self.rdpTolerance, "\(what) order \(f.orders[i]): \(curve[i]) vs \(ref)")
+                XCTAssertLessThanOrEqual(c, Self.rdpCurveTolerance, "\(what) order \(f.orders[i]): \(curve[i]) vs \(ref)")
             }
         }
         print("RDP vs dp_accounting: worst relative difference epsilon \(worstEps), RDP curve \(worstCurve)")
@@ -132,12 +139,15 @@ final class PrivacyTests: XCTestCase {
             return hi
         }
         let acc = try PLDAccountant()
+        var worst = 0.0
         for (sigma, steps, delta) in [(0.8, 1, 1e-5), (2.0, 50, 1e-6), (5.0, 400, 1e-8), (10.0, 2500, 1e-5), (1.0, 9, 1e-7)] {
             let exact = exactEpsilon(sigma: sigma / Double(steps).squareRoot(), delta: delta)
             let r = try acc.epsilon(q: 1, noise: sigma, steps: steps, delta: delta).epsilon
+            worst = max(worst, relative(r, exact))
             XCTAssertGreaterThanOrEqual(r, exact, "sigma=\(sigma) steps=\(steps): optimistic")
-            XCTAssertLessThanOrEqual(relative(r, exact), Self.pldTolerance, "sigma=\(sigma) steps=\(steps): \(r) vs exact \(exact)")
+            XCTAssertLessThanOrEqual(relative(r, exact), Self.pldExactTolerance, "sigma=\(sigma) steps=\(steps): \(r) vs exact \(exact)")
         }
+        print("PLD vs the exact Gaussian epsilon: worst relative excess \(worst)")
     }
 
     /// A coarser grid is looser, never tighter than a fine one here, and the grid is coarsened (not refused) when
@@ -194,7 +204,7 @@ final class PrivacyTests: XCTestCase {
                 let sigma = try dpNoise(epsilon: c.epsilon, delta: c.delta, q: c.q, steps: c.steps, accountant: kind)
                 let e = relative(sigma, ref)
                 worst[kind] = max(worst[kind] ?? 0, e)
-                XCTAssertLessThanOrEqual(e, kind == .rdp ? 1e-5 : Self.pldTolerance,
+                XCTAssertLessThanOrEqual(e, kind == .rdp ? Self.rdpNoiseTolerance : Self.pldNoiseTolerance,
                                          "\(kind) eps=\(c.epsilon) q=\(c.q) steps=\(c.steps): \(sigma) vs \(ref)")
             }
         }
@@ -220,8 +230,8 @@ final class PrivacyTests: XCTestCase {
             check("q", "1.01") { try dpEpsilon(q: 1.01, noise: 1, steps: 10, delta: 1e-5, accountant: kind) }
             check("q", "-0.5") { try dpNoise(epsilon: 1, delta: 1e-5, q: -0.5, steps: 10, accountant: kind) }
             check("q", "nan") { try dpEpsilon(q: .nan, noise: 1, steps: 10, delta: 1e-5, accountant: kind) }
-            check("steps", "-1.0") { try dpEpsilon(q: 0.1, noise: 1, steps: -1, delta: 1e-5, accountant: kind) }
-            check("steps", "-3.0") { try dpNoise(epsilon: 1, delta: 1e-5, q: 0.1, steps: -3, accountant: kind) }
+            check("steps", "-1") { try dpEpsilon(q: 0.1, noise: 1, steps: -1, delta: 1e-5, accountant: kind) }
+            check("steps", "-3") { try dpNoise(epsilon: 1, delta: 1e-5, q: 0.1, steps: -3, accountant: kind) }
             check("noise", "-1.0") { try dpEpsilon(q: 0.1, noise: -1, steps: 10, delta: 1e-5, accountant: kind) }
             check("noise", "inf") { try dpEpsilon(q: 0.1, noise: .infinity, steps: 10, delta: 1e-5, accountant: kind) }
             check("epsilon", "0.0") { try dpNoise(epsilon: 0, delta: 1e-5, q: 0.1, steps: 10, accountant: kind) }

@@ -24,6 +24,9 @@ public struct PLDAccountant: Sendable {
     public let logMassTruncationBound: Double
     /// Largest FFT (and single-step grid) allowed; past it the interval is doubled until the work fits.
     public let maxFFTLength: Int
+    /// The coarsest interval tried. A setting that needs a coarser grid (noise multipliers far below any DP-SGD use,
+    /// around 0.01 and less) gets epsilon +infinity: a valid, if useless, bound, never an optimistic one.
+    public static let maxDiscretizationInterval = 1.0
 
     /// Epsilon and how it was computed.
     public struct Result: Sendable, Equatable {
@@ -64,6 +67,9 @@ public struct PLDAccountant: Sendable {
         let sides: [PLDAdjacency] = q == 1 ? [.remove] : [.remove, .add]
         var d = d0
         coarsening: while true {
+            if d > Swift.max(d0, PLDAccountant.maxDiscretizationInterval) {
+                return Result(epsilon: .infinity, discretizationInterval: d, gridSize: 0, fftLength: 0)
+            }
             var eps = 0.0, grid = 0, fft = 0
             for side in sides {
                 let loss = SubsampledGaussianLoss(sigma: noise, q: q, side: side)
@@ -179,8 +185,11 @@ struct DiscretePLD: Sendable {
                 probs[k] = ((deltas[k + 1] - deltas[k]) - e * (deltas[k] - deltas[k - 1])) / em1
             }
             probs[n - 1] = (deltas[n - 1] - deltas[n - 2]) / expm1(-d)
-            for k in 0..<n where !(probs[k] > 0) { probs[k] = 0 }
+            for k in 0..<n where probs[k] < 0 { probs[k] = 0 }
         }
+        // Overflow or cancellation that left a NaN or infinity: refuse this grid (the caller coarsens or gives
+        // +infinity) rather than lose mass, which would be optimistic.
+        guard probs.allSatisfy({ $0.isFinite }), deltas[n - 1].isFinite else { return nil }
         return DiscretePLD(interval: d, lowerIndex: lo, probs: probs, infinityMass: deltas[n - 1])
     }
 
@@ -197,6 +206,7 @@ struct DiscretePLD: Sendable {
         var out = [Double](repeating: 0, count: outLen)
         for k in 0..<outLen {
             let v = powered[(lo + k) % length]
+            guard v.isFinite else { return nil }
             out[k] = v > 0 ? v : 0   // round-off below zero: dropping it only adds mass (pessimistic)
         }
         // 1 - (1 - inf)^times, stably, plus whatever the window left out.

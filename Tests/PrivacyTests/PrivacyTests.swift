@@ -177,6 +177,11 @@ final class PrivacyTests: XCTestCase {
             XCTAssertGreaterThan(a, try dpEpsilon(q: 0.02, noise: 1.5, steps: 100, delta: 1e-5, accountant: kind))
             XCTAssertEqual(try dpNoise(epsilon: 1, delta: 1e-5, q: 0.01, steps: 0, accountant: kind), 0)
         }
+        // Noise so small that even a grid interval of 1 nat is too fine: +infinity, never a collapsed grid's 0.
+        XCTAssertEqual(try dpEpsilon(q: 0.01, noise: 1e-9, steps: 10, delta: 1e-5, accountant: .pld), .infinity)
+        XCTAssertGreaterThan(try dpEpsilon(q: 0.01, noise: 1e-9, steps: 10, delta: 1e-5, accountant: .rdp), 1e18)
+        // A delta below the mass the composition may truncate (1e-15, counted at +infinity) is out of the PLD's reach.
+        XCTAssertEqual(try dpEpsilon(q: 0.01, noise: 1, steps: 100, delta: 1e-300, accountant: .pld), .infinity)
     }
 
     // MARK: noise calibration

@@ -32,7 +32,7 @@ struct DPCommand: ParsableCommand {
             abstract: "Epsilon spent after T steps with sampling rate q and noise multiplier sigma, for delta.")
         @Option(help: "Sampling rate: the probability that an example joins a step, in (0, 1].") var q: Double
         @Option(help: "Noise multiplier sigma (noise standard deviation / clipping norm), >= 0.") var noise: Double
-        @Option(help: "Number of steps, >= 0.") var steps: Int
+        @Option(help: "Number of steps, 0 to 1e9.") var steps: Int
         @Option(help: "Delta, in (0, 1).") var delta: Double
         @Option(help: "rdp, pld or both.") var accountant: Accountants = .both
 
@@ -59,7 +59,7 @@ struct DPCommand: ParsableCommand {
         @Option(help: "Target epsilon, > 0.") var epsilon: Double
         @Option(help: "Delta, in (0, 1).") var delta: Double
         @Option(help: "Sampling rate: the probability that an example joins a step, in (0, 1].") var q: Double
-        @Option(help: "Number of steps, >= 0.") var steps: Int?
+        @Option(help: "Number of steps, 0 to 1e9.") var steps: Int?
         @Option(help: "Epochs instead of steps: steps = ceil(epochs / q).") var epochs: Double?
         @Option(help: "rdp, pld or both.") var accountant: Accountants = .both
 

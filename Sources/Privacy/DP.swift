@@ -12,6 +12,13 @@ public struct DPParameterError: Error, CustomStringConvertible {
     /// "must be in (0, 1); got 1.5": the description without the parameter's name.
     public let problem: String
 
+    /// A free-form message (for callers' own checks); `parameter` is then empty and `problem` the message.
+    public init(description: String) {
+        parameter = ""
+        problem = description
+        self.description = description
+    }
+
     public init(parameter: String, requirement: String) {
         self.parameter = parameter
         problem = requirement
@@ -25,6 +32,7 @@ public struct DPParameterError: Error, CustomStringConvertible {
 
 /// Input checks shared by the accountants.
 enum DPCheck {
+    static let maxSteps = 1_000_000_000
     static func show(_ v: Double) -> String {
         if v.isNaN { return "nan" }
         if v.isInfinite { return v > 0 ? "inf" : "-inf" }
@@ -38,6 +46,8 @@ enum DPCheck {
     }
     static func steps(_ t: Int) throws {
         guard t >= 0 else { throw DPParameterError(parameter: "steps", requirement: "must be >= 0; got \(t)") }
+        // Far beyond any training run, and it keeps the PLD's grid index arithmetic clear of Int overflow.
+        guard t <= maxSteps else { throw DPParameterError(parameter: "steps", requirement: "must be at most \(maxSteps); got \(t)") }
     }
     static func delta(_ d: Double) throws {
         guard d > 0 && d < 1 else { throw DPParameterError(parameter: "delta", value: d, requirement: "must be in (0, 1)") }

@@ -45,14 +45,17 @@ public struct RDPAccountant: Sendable {
     public func epsilon(q: Double, noise: Double, steps: Int, delta: Double) throws -> Result {
         try DPCheck.delta(delta)
         let r = try rdp(q: q, noise: noise, steps: steps)
-        return RDPAccountant.epsilon(orders: orders, rdp: r, delta: delta)
+        return try RDPAccountant.epsilon(orders: orders, rdp: r, delta: delta)
     }
 
     /// Epsilon from RDP values for delta in (0, 1): min over orders of
     /// rdp + log1p(-1/alpha) - log(delta alpha) / (alpha - 1); an order whose RDP is so small that
     /// delta^2 >= 1 - e^-rdp (the KL bound) gives 0; orders <= 1.01 are unusable (infinity). The first minimum wins.
-    public static func epsilon(orders: [Double], rdp: [Double], delta: Double) -> Result {
-        precondition(orders.count == rdp.count && !orders.isEmpty)
+    public static func epsilon(orders: [Double], rdp: [Double], delta: Double) throws -> Result {
+        try DPCheck.delta(delta)
+        guard orders.count == rdp.count && !orders.isEmpty else {
+            throw DPParameterError(parameter: "rdp", requirement: "must have one value per order (\(orders.count) orders, \(rdp.count) values)")
+        }
         var best = Double.infinity, bestOrder = orders[0]
         for (a, r) in zip(orders, rdp) {
             let e: Double

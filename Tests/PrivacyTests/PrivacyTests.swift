@@ -90,7 +90,7 @@ final class PrivacyTests: XCTestCase {
         let r7 = try acc.rdp(q: 0.5, noise: 1, steps: 7)
         XCTAssertEqual(r7[0], 7 * r[0], accuracy: 1e-13)
         // Conversion by hand at a single order: rdp + log1p(-1/alpha) - log(delta alpha) / (alpha - 1).
-        let conv = RDPAccountant.epsilon(orders: [3], rdp: [2.0], delta: 1e-5)
+        let conv = try RDPAccountant.epsilon(orders: [3], rdp: [2.0], delta: 1e-5)
         XCTAssertEqual(conv.epsilon, 2 + log1p(-1.0 / 3) - log(3e-5) / 2, accuracy: 1e-14)
         XCTAssertEqual(conv.optimalOrder, 3)
     }
@@ -237,13 +237,30 @@ final class PrivacyTests: XCTestCase {
             check("q", "nan") { try dpEpsilon(q: .nan, noise: 1, steps: 10, delta: 1e-5, accountant: kind) }
             check("steps", "-1") { try dpEpsilon(q: 0.1, noise: 1, steps: -1, delta: 1e-5, accountant: kind) }
             check("steps", "-3") { try dpNoise(epsilon: 1, delta: 1e-5, q: 0.1, steps: -3, accountant: kind) }
+            check("steps", "9223372036854775807") { try dpEpsilon(q: 0.1, noise: 1, steps: Int.max, delta: 1e-5, accountant: kind) }
             check("noise", "-1.0") { try dpEpsilon(q: 0.1, noise: -1, steps: 10, delta: 1e-5, accountant: kind) }
             check("noise", "inf") { try dpEpsilon(q: 0.1, noise: .infinity, steps: 10, delta: 1e-5, accountant: kind) }
             check("epsilon", "0.0") { try dpNoise(epsilon: 0, delta: 1e-5, q: 0.1, steps: 10, accountant: kind) }
             check("epsilon", "-2.0") { try dpNoise(epsilon: -2, delta: 1e-5, q: 0.1, steps: 10, accountant: kind) }
         }
         XCTAssertThrowsError(try RDPAccountant(orders: [0.5]))
+        XCTAssertThrowsError(try RDPAccountant.epsilon(orders: [2, 3], rdp: [1], delta: 1e-5))
         XCTAssertThrowsError(try PLDAccountant(valueDiscretizationInterval: 0))
+    }
+
+    /// The trainer may ask from several threads at once: FFTW plans are made under a lock, results stay the same.
+    func testConcurrentCallsAgree() throws {
+        let settings: [(Double, Double, Int)] = [(0.01, 1, 1000), (0.004, 1.1, 500), (1, 2, 10), (0.05, 1.2, 300)]
+        var serial = [Double]()
+        for (q, s, t) in settings { serial.append(try dpEpsilon(q: q, noise: s, steps: t, delta: 1e-5, accountant: .pld)) }
+        var parallel = [Double](repeating: -1, count: 8)
+        let lock = NSLock()
+        DispatchQueue.concurrentPerform(iterations: 8) { i in
+            let (q, s, t) = settings[i % 4]
+            let e = (try? dpEpsilon(q: q, noise: s, steps: t, delta: 1e-5, accountant: .pld)) ?? .nan
+            lock.lock(); parallel[i] = e; lock.unlock()
+        }
+        for i in 0..<8 { XCTAssertEqual(parallel[i], serial[i % 4], "call \(i)") }
     }
 
     // MARK: speed (a hang guard, not a timing test)

@@ -32,6 +32,7 @@ let package = Package(
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CCmark", pkgConfig: "libcmark-gfm",
                        providers: [.apt(["libcmark-gfm-dev", "libcmark-gfm-extensions-dev"])]),
+        .systemLibrary(name: "CFFTW", pkgConfig: "fftw3", providers: [.apt(["libfftw3-dev"])]),
 
         .target(name: "Stats", dependencies: [], swiftSettings: optimise),
         .target(name: "LM", dependencies: []),
@@ -42,6 +43,8 @@ let package = Package(
         .target(name: "Attacks", dependencies: ["LM", "Stats", "CZlib"], swiftSettings: optimise),
         .target(name: "Training", dependencies: ["Model", "Tensor", "Checkpoint", "Stats"], swiftSettings: optimise),
         .target(name: "Store", dependencies: ["CSQLite"]),
+        // Differential-privacy accountants (RDP, PLD); depends on nothing of the model side.
+        .target(name: "Privacy", dependencies: ["CFFTW"], swiftSettings: optimise),
         .target(name: "Experiments", dependencies: ["Audit", "Training", "Model", "Checkpoint", "Store"]),
         .target(name: "Report", dependencies: ["Store", "Stats", "CCmark"]),
         .target(name: "Audit", dependencies: [
@@ -50,7 +53,7 @@ let package = Package(
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
         .target(name: "AuditorCLI", dependencies: [
-            "Audit", "Experiments", "Training", "Model", "Tensor", "LM", "Stats", "Attacks", "Store", "Report",
+            "Audit", "Experiments", "Training", "Model", "Tensor", "LM", "Stats", "Attacks", "Store", "Report", "Privacy",
             .product(name: "Yams", package: "Yams"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
@@ -66,6 +69,7 @@ let package = Package(
         .target(name: "FakeModels", dependencies: ["LM", "Stats"], path: "Tests/FakeModels"),
 
         .testTarget(name: "StatsTests", dependencies: ["Stats"], swiftSettings: tests),
+        .testTarget(name: "PrivacyTests", dependencies: ["Privacy"], exclude: ["Fixtures"], swiftSettings: tests),
         .testTarget(name: "AttacksTests", dependencies: ["Attacks", "LM", "Stats", "FakeModels", "Model", "Tensor"], swiftSettings: tests),
         .testTarget(name: "ModelTests", dependencies: ["Model", "LM", "Stats", "Tensor", "Checkpoint", "Tokenizer"], swiftSettings: tests),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Model", "Stats"], swiftSettings: tests),

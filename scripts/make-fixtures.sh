@@ -3,7 +3,7 @@
 # (tokenizers, gguf-py, transformers/torch). CI never runs this: it only reads the committed outputs.
 # Needs the reference environment: /work/shared/tools/reference-env.sh (or an equivalent ~/.cache/auditor-ref/env
 # providing $AUDITOR_REF_PY, $AUDITOR_REF_GGUF, $AUDITOR_REF_HF). See scripts/fixtures/README.md.
-#   usage: scripts/make-fixtures.sh [tokenizer|gguf|tiny|smollm2|mia|metrics|extraction|dataset_inference|convert|training|smollm2_training|peft|opacus]...
+#   usage: scripts/make-fixtures.sh [tokenizer|gguf|tiny|smollm2|mia|metrics|extraction|dataset_inference|convert|training|smollm2_training|peft|opacus|dp]...
 #   (default: all, in this order)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,7 +12,7 @@ ENV_FILE=${AUDITOR_REF_ENV:-$HOME/.cache/auditor-ref/env}
 # shellcheck disable=SC1090
 source "$ENV_FILE"
 export PYTHONHASHSEED=0 TOKENIZERS_PARALLELISM=false OMP_NUM_THREADS=2 HF_HUB_OFFLINE=1 TRANSFORMERS_VERBOSITY=error
-steps=("$@"); [ ${#steps[@]} -gt 0 ] || steps=(tokenizer gguf tiny smollm2 mia metrics extraction dataset_inference convert training smollm2_training peft opacus)
+steps=("$@"); [ ${#steps[@]} -gt 0 ] || steps=(tokenizer gguf tiny smollm2 mia metrics extraction dataset_inference convert training smollm2_training peft opacus dp)
 for s in "${steps[@]}"; do
   case "$s" in
     tokenizer) script=tokenizer_fixtures.py ;;   # must run before tiny and smollm2 (they read its tokenizers)
@@ -28,6 +28,7 @@ for s in "${steps[@]}"; do
     smollm2_training) script=smollm2_training_fixtures.py ;;   # SmolLM2 gradients and 20 LoRA steps (PEFT)
     peft) script=peft_fixtures.py ;;             # LoRA adapters both ways (run the Swift tests first for ours)
     opacus) script=opacus_fixtures.py ;;         # per-sample gradient norms of the tiny models (Opacus GradSampleModule)
+    dp) script=dp_accounting_fixtures.py ;;      # dp_accounting epsilons and noise calibrations -> Tests/PrivacyTests/Fixtures
     *) echo "unknown step $s" >&2; exit 2 ;;
   esac
   echo "== $script"

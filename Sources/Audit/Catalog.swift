@@ -39,6 +39,8 @@ public enum Figure: Hashable, Sendable {
         case firstLoss = "train.loss.first", finalLoss = "train.loss.final"
         case evalLossBefore = "eval.loss.before", evalLossAfter = "eval.loss.after"
         case tokensPerSecond = "train.tokens_per_second"
+        /// DP-SGD: the accountant's epsilon spent by the run (at the run's delta).
+        case dpEpsilon = "train.dp.epsilon"
     }
 
     /// What the runner knows when it labels a figure: the spec's parameters and the run's own findings.
@@ -76,7 +78,7 @@ public enum Figure: Hashable, Sendable {
     }
 
     public var unit: String {
-        if case .training(let f) = self { return f == .tokensPerSecond ? "tokens/s" : "nats per token" }
+        if case .training(let f) = self { return f == .tokensPerSecond ? "tokens/s" : f == .dpEpsilon ? "" : "nats per token" }
         if case .canaryExposure = self { return "bits" }
         if case .extractionRate = self { return "fraction of samples" }
         return ""
@@ -87,7 +89,7 @@ public enum Figure: Hashable, Sendable {
     /// Every audit figure grows with leakage (an AUC above 0.5, a rate, an exposure); a lower training loss means
     /// the model fits (and may memorise) its data more closely.
     public var direction: LeakDirection {
-        if case .training(let f) = self, f != .tokensPerSecond { return .lowerLeaks }
+        if case .training(let f) = self, f != .tokensPerSecond && f != .dpEpsilon { return .lowerLeaks }
         return .higherLeaks
     }
 
@@ -130,6 +132,7 @@ public enum Figure: Hashable, Sendable {
         case .training(.evalLossBefore): return "Held-out loss before fine-tuning (nats per token)"
         case .training(.evalLossAfter): return "Held-out loss after fine-tuning (nats per token)"
         case .training(.tokensPerSecond): return "Training throughput (tokens/s)"
+        case .training(.dpEpsilon): return "DP-SGD privacy budget spent (epsilon)"
         }
     }
 

@@ -5,6 +5,7 @@ import Audit
 import Experiments
 import Foundation
 import Model
+import Privacy
 import Tensor
 import Training
 
@@ -19,6 +20,11 @@ struct Finetune: ParsableCommand {
             merged into it), OUT/adapter in PEFT's format for LoRA on a Llama model, and OUT/training.json with the \
             summary; the run is stored in --db so that `auditor history` lists it. Progress goes to stderr. The input \
             checkpoint is never modified; OUT must not be the input.
+            With --dp: DP-SGD. Each example joins a step with probability q = --batch-size / N (Poisson sampling), its \
+            gradient is clipped to norm --clip, Gaussian noise of --noise x --clip is added to the sum, which is divided \
+            by q N. Give --epsilon (the noise multiplier is solved for) or --noise (the epsilon is computed); delta \
+            defaults to 1/(10 N). The epsilon spent is printed as training goes and recorded in OUT/training.json, the \
+            checkpoint's metadata and the stored run.
             """)
 
     @OptionGroup var model: ModelOptions
@@ -40,7 +46,7 @@ struct Finetune: ParsableCommand {
     @Option(help: "Warm-up steps.") var warmup = 0
     @Option(help: "Optimiser: adamw or sgd.") var optimizer = "adamw"
     @Option(help: "Weight decay (matrices only).") var weightDecay = 0.0
-    @Option(help: "Global gradient-norm bound; 0 disables clipping.") var clip = 1.0
+    @Option(help: "Global gradient-norm bound; 0 disables clipping. With --dp: each example's gradient-norm bound C.") var clip = 1.0
     @Option(help: "Longest example in tokens (default: the model's context).") var maxTokens: Int?
     @Option(help: "Held-out loss every N steps (0: before and after only).") var evalEvery = 0
     @Flag(help: "Recompute activations in the backward pass (less memory, slower).") var recompute = false
@@ -48,6 +54,13 @@ struct Finetune: ParsableCommand {
     @Option(help: "Save a resumable training state (one file) here, every --save-every steps and after the last.") var saveState: String?
     @Option(help: "Steps between saved states (0: only after the last).") var saveEvery = 0
     @Option(help: "Resume from a state saved by --save-state (same data, seed and options).") var resume: String?
+    @Flag(help: "Differentially private fine-tuning (DP-SGD); --batch-size is then the expected batch size.") var dp = false
+    @Option(help: "With --dp: the target epsilon (the noise multiplier is solved for).") var epsilon: Double?
+    @Option(help: "With --dp: delta (default 1/(10 N) for N training examples).") var delta: Double?
+    @Option(help: "With --dp: the noise multiplier sigma (the epsilon is then computed).") var noise: Double?
+    @Option(help: "With --dp: the accountant, pld (tighter) or rdp.") var accountant = "pld"
+    @Flag(help: "With --dp: fixed-size shuffled batches instead of Poisson sampling (not covered by the accountant's guarantee).")
+    var fixedBatches = false
     @Option(help: "Output folder.") var out: String
     @Option(help: "SQLite store of runs.") var db = "reports/auditor.sqlite"
 
@@ -70,6 +83,15 @@ struct Finetune: ParsableCommand {
         guard evalEvery >= 0 else { throw ValidationError("--eval-every must be >= 0") }
         try atMost(evalEvery, Limits.count, "--eval-every")
         guard saveEvery >= 0 else { throw ValidationError("--save-every must be >= 0") }
+        if !dp {
+            for (set, flag) in [(epsilon != nil, "--epsilon"), (delta != nil, "--delta"), (noise != nil, "--noise"), (fixedBatches, "--fixed-batches")] where set {
+                throw ValidationError("\(flag) is a DP-SGD option: add --dp")
+            }
+        } else {
+            guard PrivacyAccountantKind(rawValue: accountant) != nil else { throw ValidationError("--accountant must be pld or rdp") }
+            if recompute { throw ValidationError("--recompute is not available with --dp (the clipped pass keeps every block's activations)") }
+            if accumulation != 1 { throw ValidationError("--accumulation is not used with --dp: the Poisson batch is split into passes of at most --batch-size examples") }
+        }
         try atMost(saveEvery, Limits.count, "--save-every")
     }
 
@@ -86,6 +108,16 @@ struct Finetune: ParsableCommand {
             o.schedule = Schedule(rawValue: schedule)!; o.warmup = warmup; o.optimizer = OptimizerKind(rawValue: optimizer)!
             o.weightDecay = weightDecay; o.clip = clip > 0 ? clip : nil; o.seed = seed; o.evalEvery = evalEvery; o.recompute = recompute
             spec.options = o
+            if dp {
+                // Values outside their ranges are bad input (exit 2), like the accountant's own checks.
+                if let e = epsilon, !(e > 0 && e.isFinite) { throw InputError("--epsilon", "must be a positive number; got \(e)") }
+                if let d = delta, !(d > 0 && d < 1) { throw InputError("--delta", "must be in (0, 1); got \(d)") }
+                if let s = noise, !(s >= 0 && s.isFinite) { throw InputError("--noise", "must be a number >= 0; got \(s)") }
+                guard clip > 0 else { throw InputError("--clip", "must be positive with --dp (each example's gradient-norm bound); got \(clip)") }
+                var d = DPSpec(epsilon: epsilon, noise: noise, delta: delta)
+                d.clip = clip; d.accountant = PrivacyAccountantKind(rawValue: accountant)!; d.poisson = !fixedBatches
+                spec.dp = d
+            }
             if method == "lora" {
                 spec.method = .lora(LoRAConfig(rank: rank, alpha: alpha, dropout: dropout, rsLoRA: rslora))
                 spec.loraTargets = targets.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
@@ -101,13 +133,19 @@ struct Finetune: ParsableCommand {
                 guard s.step % every == 0 || s.evalLoss != nil || s.step == s.steps else { return }
                 let eval = s.evalLoss.map { String(format: ", held-out loss %.4f", $0) } ?? ""
                 let rate = Double(s.tokens) / max(s.seconds, 1e-9), left = s.seconds / Double(s.step) * Double(s.steps - s.step)
-                FileHandle.standardError.write(Data(String(format: "step %ld/%ld: loss %.4f, lr %.2e, grad norm %.3f%@ (%.0f tokens/s, %.0f s left)\n",
-                                                           s.step, s.steps, s.loss, s.learningRate, s.gradNorm, eval, rate, left).utf8))
+                var privacy = ""
+                if let d = s.dp {
+                    privacy = String(format: ", batch %ld, mean example norm %.3f (%.0f%% clipped)", d.examples, d.meanNorm, 100 * d.clippedFraction)
+                        + (s.epsilon.map { String(format: ", epsilon spent %.3f", $0) } ?? "")
+                }
+                FileHandle.standardError.write(Data(String(format: "step %ld/%ld: loss %.4f, lr %.2e, grad norm %.3f%@%@ (%.0f tokens/s, %.0f s left)\n",
+                                                           s.step, s.steps, s.loss, s.learningRate, s.gradNorm, privacy, eval, rate, left).utf8))
             }
             let s = result.summary
             print(String(format: "fine-tuned (%@): %ld steps, %ld tokens, %.1f tokens/s, training loss %.4f -> %.4f", method,
                          s.steps, s.tokens, s.tokensPerSecond, s.firstLoss, s.finalLoss))
             if let b = s.evalLossBefore, let a = s.evalLossAfter { print(String(format: "held-out loss %.4f -> %.4f", b, a)) }
+            if let d = result.dp { print(d.line) }
             for p in result.outputs { print("wrote: \(p)") }
             if let id = result.runID { print("run: \(id) (stored in \(db))") }
         }

@@ -4,6 +4,7 @@ import Audit
 import Checkpoint
 import Foundation
 import Model
+import Privacy
 import Store
 import Training
 
@@ -28,7 +29,45 @@ public struct FineTuneSpec: Sendable {
     public var out: String
     /// Save a resumable state here every `saveEvery` steps (and after the last); resume from `resume` if given.
     public var saveState: String? = nil, saveEvery = 0, resume: String? = nil
+    /// DP-SGD instead of ordinary steps (`options.batchSize` is then the expected batch size q N).
+    public var dp: DPSpec? = nil
     public init(checkpoint: String, data: String, out: String) { self.checkpoint = checkpoint; self.data = data; self.out = out }
+}
+
+/// DP-SGD as the user asks for it: a target epsilon or a noise multiplier (the other is solved for), delta, the
+/// per-example clipping bound, the accountant, and whether batches are Poisson-sampled.
+public struct DPSpec: Sendable, Equatable {
+    public var epsilon: Double?, noise: Double?
+    /// nil: 1 / (10 N), below 1/N as the usual guidance asks.
+    public var delta: Double?
+    public var clip = 1.0
+    public var accountant = PrivacyAccountantKind.pld
+    public var poisson = true
+    public init(epsilon: Double? = nil, noise: Double? = nil, delta: Double? = nil) { self.epsilon = epsilon; self.noise = noise; self.delta = delta }
+}
+
+/// What a DP run spent, as recorded with the run and in the output checkpoint's metadata.
+public struct DPSummary: Sendable, Equatable {
+    public var epsilon: Double, delta: Double, noise: Double, clip: Double, sampleRate: Double
+    public var steps: Int, examples: Int
+    public var accountant: PrivacyAccountantKind
+    public var poisson: Bool
+    /// One line for logs and reports.
+    public var line: String {
+        String(format: "DP-SGD: epsilon %.3g at delta %.3g (%@ accountant), noise multiplier %.4g, clip %.3g, sampling rate q %.4g "
+               + "(expected batch %.1f of %ld examples), %ld steps", epsilon, delta, accountant.rawValue.uppercased(), noise, clip,
+               sampleRate, sampleRate * Double(examples), examples, steps)
+            + (poisson ? "" : "; fixed-size batches, which the accountant's guarantee (Poisson sampling) does not cover")
+    }
+    var metadata: [String: String] {
+        ["auditor.dp.epsilon": String(epsilon), "auditor.dp.delta": String(delta), "auditor.dp.noise_multiplier": String(noise),
+         "auditor.dp.clip": String(clip), "auditor.dp.sample_rate": String(sampleRate), "auditor.dp.steps": String(steps),
+         "auditor.dp.accountant": accountant.rawValue, "auditor.dp.sampling": poisson ? "poisson" : "fixed (not covered by the accountant)"]
+    }
+    var json: [String: Any] {
+        ["epsilon": epsilon, "delta": delta, "noise_multiplier": noise, "clip": clip, "sample_rate": sampleRate, "steps": steps,
+         "accountant": accountant.rawValue, "poisson_sampling": poisson]
+    }
 }
 
 public struct FineTuneResult: Sendable {
@@ -37,6 +76,7 @@ public struct FineTuneResult: Sendable {
     /// What was written: the model folder, and the adapter folder for LoRA on a Llama model.
     public var outputs: [String]
     public var runID: String?
+    public var dp: DPSummary? = nil
 }
 
 public enum FineTune {
@@ -60,6 +100,12 @@ public enum FineTune {
         let (train, split) = try examples(spec.data, spec, lm, context)
         if split > 0 { log("split \(split) text\(split == 1 ? "" : "s") of \(spec.data) longer than \(context) tokens into windows") }
         let eval = try spec.eval.map { try examples($0, spec, lm, context).0 }
+        var options = spec.options
+        let dp = try spec.dp.map { try resolve($0, options: options, examples: train.count, source: spec.data, log: log) }
+        if let dp {
+            options.dp = DPOptions(noiseMultiplier: dp.noise, clip: dp.clip, sampleRate: dp.sampleRate, poisson: dp.poisson)
+            log(dp.line)
+        }
         let lora: LoRA?
         if case .lora(var c) = spec.method {
             if let names = spec.loraTargets {
@@ -69,20 +115,29 @@ public enum FineTune {
         } else {
             lora = nil
         }
-        let trainer = Trainer(model: lm.model, lora: lora, options: spec.options)
+        let trainer = Trainer(model: lm.model, lora: lora, options: options)
         var from = 0
         if let r = spec.resume {
             do { from = try trainer.restoreState(from: r) } catch let e as TrainingError { throw InputError(r, String(e.description.dropFirst(r.count + 2))) }
             guard from < spec.options.steps else { throw InputError(r, "the saved state has done \(from) steps already; --steps is \(spec.options.steps)") }
             log("resuming after step \(from) from \(r)")
         }
-        let summary = try trainer.run(train: train, eval: eval, from: from, onStep: onStep) { step in
+        // With DP, the epsilon spent so far at each progress line (every 5% of the steps, and the last).
+        let every = max(1, spec.options.steps / 20)
+        let report: (StepReport) -> Void = { s in
+            var s = s
+            if let dp, s.step % every == 0 || s.step == s.steps {
+                s.epsilon = try? dpEpsilon(q: dp.sampleRate, noise: dp.noise, steps: s.step, delta: dp.delta, accountant: dp.accountant)
+            }
+            onStep(s)
+        }
+        let summary = try trainer.run(train: train, eval: eval, from: from, onStep: report) { step in
             guard let path = spec.saveState, step == spec.options.steps || (spec.saveEvery > 0 && step % spec.saveEvery == 0) else { return }
             try trainer.saveState(to: path, step: step)
         }
         var outputs = [spec.out]
         lora?.merge(into: lm.model)
-        try lm.writeHuggingFace(to: spec.out)
+        try lm.writeHuggingFace(to: spec.out, metadata: dp?.metadata ?? [:])
         // OUT is in place but not finished (adapter, training.json): an interrupt or an error from here on removes it.
         PendingOutputs.add(spec.out)
         defer { PendingOutputs.remove(spec.out) }
@@ -94,9 +149,9 @@ public enum FineTune {
             }
             var resolved = spec
             if let lora { resolved.method = .lora(lora.config) }
-            try writeSummary(summary, resolved, to: (spec.out as NSString).appendingPathComponent("training.json"))
-            let runID = try store.map { try record(resolved, summary, lm, started: started, in: $0) }
-            return FineTuneResult(summary: summary, examples: train.count, splitTexts: split, outputs: outputs, runID: runID)
+            try writeSummary(summary, resolved, dp: dp, to: (spec.out as NSString).appendingPathComponent("training.json"))
+            let runID = try store.map { try record(resolved, summary, lm, dp: dp, started: started, in: $0) }
+            return FineTuneResult(summary: summary, examples: train.count, splitTexts: split, outputs: outputs, runID: runID, dp: dp)
         } catch {
             try? FileManager.default.removeItem(atPath: spec.out)
             throw error
@@ -110,13 +165,50 @@ public enum FineTune {
         }
     }
 
-    static func writeSummary(_ s: TrainingSummary, _ spec: FineTuneSpec, to path: String) throws {
+    /// DP-SGD's parameters from what the user gave: q = expected batch / N; the missing one of epsilon and noise from
+    /// the accountant. Throws InputError (exit 2) for a dataset smaller than the batch or a noise that overspends.
+    public static func resolve(_ d: DPSpec, options: TrainingOptions, examples n: Int, source: String,
+                               log: (String) -> Void) throws -> DPSummary {
+        guard options.batchSize <= n else {
+            throw InputError(source, "\(n) example\(n == 1 ? "" : "s") is smaller than the expected batch of \(options.batchSize) "
+                             + "(DP-SGD samples each example with probability batch / examples): lower --batch-size")
+        }
+        let q = Double(options.batchSize) / Double(n)
+        let delta = d.delta ?? 1 / (10 * Double(n))
+        if let given = d.delta, given >= 1 / Double(n) {
+            log(String(format: "warning: delta %.3g is not below 1/N = %.3g: a guarantee this weak allows publishing a whole "
+                       + "example; the usual choice is well below 1/N", given, 1 / Double(n)))
+        }
+        do {
+            let noise: Double, epsilon: Double
+            if let s = d.noise {
+                noise = s
+                epsilon = try dpEpsilon(q: q, noise: s, steps: options.steps, delta: delta, accountant: d.accountant)
+                if let target = d.epsilon, epsilon > target {
+                    throw InputError("--noise", String(format: "noise multiplier %.4g spends epsilon %.4g over %ld steps, more than "
+                                                       + "--epsilon %.4g: raise --noise, or give only --epsilon", s, epsilon, options.steps, target))
+                }
+            } else if let target = d.epsilon {
+                noise = try dpNoise(epsilon: target, delta: delta, q: q, steps: options.steps, accountant: d.accountant)
+                epsilon = try dpEpsilon(q: q, noise: noise, steps: options.steps, delta: delta, accountant: d.accountant)
+            } else {
+                throw InputError("--dp", "needs --epsilon (the noise is then solved for) or --noise (the epsilon is then computed)")
+            }
+            return DPSummary(epsilon: epsilon, delta: delta, noise: noise, clip: d.clip, sampleRate: q, steps: options.steps,
+                             examples: n, accountant: d.accountant, poisson: d.poisson)
+        } catch let e as DPParameterError {
+            throw InputError("--\(e.parameter)", e.problem)
+        }
+    }
+
+    static func writeSummary(_ s: TrainingSummary, _ spec: FineTuneSpec, dp: DPSummary? = nil, to path: String) throws {
         var o: [String: Any] = ["method": spec.method.name, "steps": s.steps, "tokens": s.tokens, "examples": s.examples,
                                 "first_loss": s.firstLoss, "final_loss": s.finalLoss, "seconds": s.seconds,
                                 "tokens_per_second": s.tokensPerSecond, "peak_rss_mib": peakRSSMiB(),
                                 "data": spec.data, "checkpoint": spec.checkpoint, "learning_rate": spec.options.learningRate,
                                 "batch_size": spec.options.batchSize, "accumulation": spec.options.accumulation,
                                 "seed": spec.options.seed]
+        if let dp { o["dp"] = dp.json }
         if let b = s.evalLossBefore { o["eval_loss_before"] = b }
         if let a = s.evalLossAfter { o["eval_loss_after"] = a }
         if case .lora(let c) = spec.method {
@@ -133,9 +225,12 @@ public enum FineTune {
     }
 
     /// The run in the store: input and output checkpoints, the data, the training figures.
-    static func record(_ spec: FineTuneSpec, _ s: TrainingSummary, _ lm: LanguageModel, started: Date, in store: Store) throws -> String {
-        let options = jsonLine(["method": spec.method.name, "steps": spec.options.steps, "learning_rate": spec.options.learningRate,
-                                "batch_size": spec.options.batchSize, "seed": spec.options.seed])
+    static func record(_ spec: FineTuneSpec, _ s: TrainingSummary, _ lm: LanguageModel, dp: DPSummary? = nil, started: Date,
+                       in store: Store) throws -> String {
+        var o: [String: Any] = ["method": spec.method.name, "steps": spec.options.steps, "learning_rate": spec.options.learningRate,
+                                "batch_size": spec.options.batchSize, "seed": spec.options.seed]
+        if let dp { o["dp"] = dp.json }
+        let options = jsonLine(o)
         let text = "auditor finetune \(spec.checkpoint) --data \(spec.data) --method \(spec.method.name) --out \(spec.out)\n" + options
         let run = RunRecord(id: makeRunID(started), name: "finetune (\(spec.method.name)): \((spec.data as NSString).lastPathComponent)",
                             specPath: spec.data, specSHA256: sha256(data: Data(text.utf8)), specText: text,
@@ -147,6 +242,10 @@ public enum FineTune {
                        Figure.training(.tokensPerSecond).record(s.tokensPerSecond, lower: nil, upper: nil, n: s.tokens, method: "wall clock")]
         if let b = s.evalLossBefore { metrics.append(Figure.training(.evalLossBefore).record(b, lower: nil, upper: nil, n: 0, method: "held-out set")) }
         if let a = s.evalLossAfter { metrics.append(Figure.training(.evalLossAfter).record(a, lower: nil, upper: nil, n: 0, method: "held-out set")) }
+        if let dp {
+            metrics.append(Figure.training(.dpEpsilon).record(dp.epsilon, lower: nil, upper: nil, n: dp.steps,
+                                                              method: "\(dp.accountant.rawValue.uppercased()) accountant at delta \(dp.delta)"))
+        }
         let trained = try LanguageModel.load(path: spec.out)
         let now = Date()
         try store.commitStep(runID: run.id, step: StepRecord(name: "train", finishedAt: iso8601(now), seconds: s.seconds),
@@ -155,6 +254,7 @@ public enum FineTune {
         let verdict = String(format: "Fine-tuned (%@) for %d steps on %d tokens: training loss %.3f -> %.3f", spec.method.name,
                              s.steps, s.tokens, s.firstLoss, s.finalLoss)
             + (s.evalLossAfter.map { String(format: ", held-out loss %.3f -> %.3f", s.evalLossBefore ?? .nan, $0) } ?? "") + "."
+            + (dp.map { " " + $0.line + "." } ?? "")
         try store.finishRun(id: run.id, status: .passed, verdict: verdict, finishedAt: iso8601(Date()),
                             durationSeconds: Date().timeIntervalSince(started))
         return run.id

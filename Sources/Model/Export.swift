@@ -55,7 +55,8 @@ extension LanguageModel {
     /// plus model.safetensors.index.json when larger), tokenizer.json and tokenizer_config.json. The folder is
     /// built under a temporary name beside `path` and renamed into place. Returns the files written.
     @discardableResult
-    public func writeHuggingFace(to path: String, shardBytes: Int = defaultShardBytes, progress: ExportProgress? = nil) throws -> [String] {
+    public func writeHuggingFace(to path: String, shardBytes: Int = defaultShardBytes, metadata: [String: String] = [:],
+                                 progress: ExportProgress? = nil) throws -> [String] {
         precondition(shardBytes > 0, "shardBytes must be positive")
         try OutputPath.check(path, kind: .folder, inputs: files + [self.path])
         let tensors = try huggingFaceTensors(file: path)
@@ -66,7 +67,7 @@ extension LanguageModel {
         var names: [String] = []
         progress?(0, tensors.count, 0)
         try OutputPath.writeFolder(path) { folder in
-            names = try SafetensorsWriter.writeCheckpoint(tensors, metadata: ["format": "pt"], into: folder, shardBytes: shardBytes) {
+            names = try SafetensorsWriter.writeCheckpoint(tensors, metadata: metadata.merging(["format": "pt"]) { _, pt in pt }, into: folder, shardBytes: shardBytes) {
                 progress?($0, tensors.count, $1)
             }
             for (name, data) in [("config.json", configJSON + Data("\n".utf8)), ("tokenizer.json", tokenizerJSON),

@@ -38,6 +38,8 @@ public struct StepReport: Sendable {
     public var evalLoss: Double?
     /// DP-SGD steps: the batch's size and clipping.
     public var dp: DPStepInfo? = nil
+    /// DP-SGD: the accountant's epsilon after this step, where the caller computed it.
+    public var epsilon: Double? = nil
 }
 
 public struct TrainingSummary: Codable, Sendable, Equatable {

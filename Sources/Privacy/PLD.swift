@@ -222,19 +222,22 @@ struct DiscretePLD: Sendable {
         let m = probs.count
         let full = (m - 1) * times
         guard tailMass > 0 else { return (0, full) }
-        let logP = probs.map { $0 > 0 ? log($0) : -Double.infinity }
         let slack = log(2 / tailMass)
         var lo = 0, hi = full
         let scales: [Double] = [0.25, 0.5] + (1...20).map(Double.init) + [30, 40, 60, 80, 120, 160]
         for c in scales {
             for sign in [1.0, -1.0] {
+                // l k stays within [-160, 160] over the grid, so M(l) = sum p_k e^{l k} needs no log space; e^{l k}
+                // is recomputed exactly every 64 points and stepped by e^l in between.
                 let l = sign * c / Double(m)
-                var mx = -Double.infinity
-                for k in 0..<m where logP[k] > -.infinity { mx = Swift.max(mx, logP[k] + l * Double(k)) }
-                var s = 0.0
-                for k in 0..<m where logP[k] > -.infinity { s += exp(logP[k] + l * Double(k) - mx) }
-                let logM = mx + log(s)
-                let bound = (Double(times) * logM + slack) / l
+                let stepFactor = exp(l)
+                var mgf = 0.0, w = 1.0
+                for k in 0..<m {
+                    if k & 63 == 0 { w = exp(l * Double(k)) } else { w *= stepFactor }
+                    mgf += probs[k] * w
+                }
+                guard mgf > 0 else { continue }
+                let bound = (Double(times) * log(mgf) + slack) / l
                 guard bound.isFinite else { continue }
                 if sign > 0 { hi = Swift.min(hi, Int(Swift.min(bound.rounded(.up), Double(full)))) }
                 else { lo = Swift.max(lo, Int(Swift.max(bound.rounded(.down), 0))) }

@@ -40,17 +40,19 @@ let package = Package(
         .target(name: "Tokenizer", dependencies: [], swiftSettings: optimise),
         .target(name: "Model", dependencies: ["Tensor", "Checkpoint", "Tokenizer", "LM", "Stats"], swiftSettings: optimise),
         .target(name: "Attacks", dependencies: ["LM", "Stats", "CZlib"], swiftSettings: optimise),
+        // An OpenAI-compatible server (vLLM) as a backend: URLSession, never the local engine.
+        .target(name: "Remote", dependencies: ["LM", "Tokenizer"]),
         .target(name: "Training", dependencies: ["Model", "Tensor", "Checkpoint", "Stats"], swiftSettings: optimise),
         .target(name: "Store", dependencies: ["CSQLite"]),
         .target(name: "Experiments", dependencies: ["Audit", "Training", "Model", "Checkpoint", "Store"]),
         .target(name: "Report", dependencies: ["Store", "Stats", "CCmark"]),
         .target(name: "Audit", dependencies: [
-            "Attacks", "LM", "Stats", "Model", "Checkpoint", "Store",
+            "Attacks", "LM", "Stats", "Model", "Remote", "Checkpoint", "Store",
             .product(name: "Yams", package: "Yams"),
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
         .target(name: "AuditorCLI", dependencies: [
-            "Audit", "Experiments", "Training", "Model", "Tensor", "LM", "Stats", "Attacks", "Store", "Report",
+            "Audit", "Experiments", "Training", "Model", "Remote", "Tensor", "LM", "Stats", "Attacks", "Store", "Report",
             .product(name: "Yams", package: "Yams"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
@@ -72,6 +74,8 @@ let package = Package(
         .testTarget(name: "StoreTests", dependencies: ["Store"], exclude: ["Snapshots"], swiftSettings: tests),
         .testTarget(name: "ReportTests", dependencies: ["Report", "Store"], exclude: ["Snapshots"], swiftSettings: tests),
         .testTarget(name: "AuditTests", dependencies: ["Audit", "Attacks", "LM", "FakeModels", "Store"], swiftSettings: tests),
+        // Against a real vLLM server (scripts/vllm-server.sh) found through AUDITOR_VLLM_URL.
+        .testTarget(name: "RemoteTests", dependencies: ["Remote", "LM", "Model", "Audit", "Store"], swiftSettings: tests),
         .testTarget(name: "CLITests", dependencies: ["AuditorCLI", "Checkpoint", "Stats", "Store"], exclude: ["Snapshots"], swiftSettings: tests),
     ],
     swiftLanguageModes: [.v6]

@@ -247,6 +247,41 @@ final class RemoteTests: XCTestCase {
         XCTAssertTrue(c.architecture.contains(server.folder), c.architecture)
     }
 
+    /// The key comes from the environment variable the spec names; it is sent, and never stored.
+    func testAPIKeyFromTheEnvironmentIsNeverStored() throws {
+        let server = try TestServer.find()
+        let secret = "sk-test-\(UUID().uuidString)"
+        XCTAssertThrowsError(try RemoteModel(RemoteConfig(endpoint: server.url, model: server.model, apiKeyEnv: "AUDITOR_TEST_UNSET_KEY"))) { e in
+            XCTAssertTrue("\(e)".contains("the API key's environment variable AUDITOR_TEST_UNSET_KEY is not set"), "\(e)")
+        }
+        setenv("AUDITOR_TEST_KEY", secret, 1)
+        defer { unsetenv("AUDITOR_TEST_KEY") }
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("remote-key-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let data = repoRoot.appendingPathComponent("audits/quickstart").path
+        let specPath = dir.appendingPathComponent("audit.yml").path
+        try """
+            version: 1
+            name: keyed
+            target: {endpoint: "\(server.url)", model: \(server.model), api_key_env: AUDITOR_TEST_KEY}
+            datasets: {members: \(data)/members.jsonl, nonmembers: \(data)/nonmembers.jsonl}
+            attacks: {mia: {attacks: [loss], resamples: 50}}
+            """.write(toFile: specPath, atomically: true, encoding: .utf8)
+        let db = dir.appendingPathComponent("runs.sqlite").path
+        var r = AuditRunner(spec: try loadAuditSpec(specPath), store: try Store(path: db), dbPath: db)
+        r.handleSignals = false
+        var logged = ""
+        r.log = { logged += $0 + "\n" }
+        let run = try r.run()
+        XCTAssertEqual(run.run.status, .passed)
+        XCTAssertFalse(logged.contains(secret))
+        XCTAssertTrue(run.run.specText.contains("api_key_env: AUDITOR_TEST_KEY"), "the variable's name is kept, with the spec")
+        for file in [db, db + "-wal"] where FileManager.default.fileExists(atPath: file) {
+            XCTAssertNil(try Data(contentsOf: URL(fileURLWithPath: file)).range(of: Data(secret.utf8)), "the key is not in \(file)")
+        }
+    }
+
     // MARK: throughput
 
     /// Scoring the quickstart texts (repeated to 64) through the server with 4 requests in flight against the local

@@ -13,6 +13,7 @@ if [ "${AUDITOR_SKIP_VLLM:-}" != 1 ]; then
   started=1
   if url=$(scripts/vllm-server.sh start); then
     export AUDITOR_VLLM_URL="$url"
+    AUDITOR_VLLM_PID=$(cat "${AUDITOR_CACHE:-$HOME/.cache/auditor}/vllm-server.pid"); export AUDITOR_VLLM_PID
   else
     echo "test.sh: the vLLM server did not start; the remote tests will say so" >&2
   fi

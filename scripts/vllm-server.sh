@@ -64,7 +64,7 @@ start() {
   VLLM_CPU_KVCACHE_SPACE=${VLLM_CPU_KVCACHE_SPACE:-2} VLLM_LOGGING_LEVEL=${VLLM_LOGGING_LEVEL:-WARNING} \
     setsid "$VENV/bin/python" -m vllm.entrypoints.openai.api_server --model "$MODEL_DIR" \
       --served-model-name "$SERVED_NAME" --host 127.0.0.1 --port "$PORT" --dtype float32 \
-      --max-model-len 2048 --max-logprobs 50 --generation-config vllm >"$LOG" 2>&1 </dev/null &
+      --max-model-len 2048 --max-logprobs 50 --generation-config vllm --enable-tokenizer-info-endpoint >"$LOG" 2>&1 </dev/null &
   echo $! >"$PIDFILE"
   local deadline=$((SECONDS + ${AUDITOR_VLLM_START_TIMEOUT:-600}))
   until ready; do

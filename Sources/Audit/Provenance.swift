@@ -102,7 +102,8 @@ public func checkpointRecord(_ m: RemoteModel, role: String) throws -> Checkpoin
     return CheckpointRecord(role: role, path: "\(m.config.endpoint) (served model \(m.config.model))", format: "endpoint",
                             sha256: "not available: the weights are served remotely and could not be hashed", files: [],
                             tokenizerSHA256: tokenizer,
-                            architecture: "served; the server reports " + (reported.isEmpty ? "nothing more" : reported.joined(separator: ", ")),
+                            architecture: "served (parameter count unknown, recorded as 0); the server reports "
+                                + (reported.isEmpty ? "nothing more" : reported.joined(separator: ", ")),
                             parameters: 0, contextLength: m.contextLength)
 }
 

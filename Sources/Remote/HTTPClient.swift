@@ -12,8 +12,11 @@ public struct RemoteError: Error, CustomStringConvertible, Equatable {
     public let message: String
     /// The HTTP status, when the server answered.
     public let status: Int?
-    public init(endpoint: String, _ message: String, status: Int? = nil) {
-        self.endpoint = endpoint; self.message = message; self.status = status
+    /// The server stopped answering (no connection, timeouts, 429 or 5xx through every retry), as opposed to a
+    /// request it refused: worth running again once the server is back.
+    public let unreachable: Bool
+    public init(endpoint: String, _ message: String, status: Int? = nil, unreachable: Bool = false) {
+        self.endpoint = endpoint; self.message = message; self.status = status; self.unreachable = unreachable
     }
     public var description: String { "\(endpoint): \(message)" }
 }
@@ -74,7 +77,7 @@ final class HTTPClient: Sendable {
 
     /// GET (body nil) or POST of a JSON object; the decoded JSON object of a 2xx answer. Retries transient
     /// failures; throws RemoteError after the last.
-    func json(_ path: String, _ body: [String: Any]? = nil) throws -> [String: Any] {
+    func json(_ path: String, _ body: [String: Any]? = nil, retrying: Bool = true) throws -> [String: Any] {
         let url = base.appendingPathComponent(path)
         var request = URLRequest(url: url, timeoutInterval: settings.timeout.rounded(.up) + 5)
         request.httpMethod = body == nil ? "GET" : "POST"
@@ -95,17 +98,17 @@ final class HTTPClient: Sendable {
                 }
                 return object
             case .answer(let status, let data) where status == 429 || status >= 500:
-                if attempt >= settings.retries {
+                if attempt >= settings.retries || !retrying {
                     throw RemoteError(endpoint: name(path), "HTTP \(status): \(serverMessage(data)); gave up after \(attempt + 1) attempts",
-                                      status: status)
+                                      status: status, unreachable: true)
                 }
             case .answer(let status, let data):
                 let hint = status == 401 || status == 403 ? " (check the API key's environment variable)" : ""
                 throw RemoteError(endpoint: name(path), "HTTP \(status): \(serverMessage(data))\(hint)", status: status)
             case .failure(let why):
-                if attempt >= settings.retries {
+                if attempt >= settings.retries || !retrying {
                     let hint = why.hasPrefix("timed out") ? "raise the timeout if the server is just slow" : "is the server running there?"
-                    throw RemoteError(endpoint: name(path), "\(why); gave up after \(attempt + 1) attempts (\(hint))")
+                    throw RemoteError(endpoint: name(path), "\(why); gave up after \(attempt + 1) attempts (\(hint))", unreachable: true)
                 }
             }
             attempt += 1

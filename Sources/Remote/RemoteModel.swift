@@ -83,10 +83,21 @@ public final class RemoteModel: AuditableModel {
             bosId = t.bosId; eosId = t.eosId; padId = t.padId
         } else {
             local = nil
-            // The server's tokenizer: its BOS is what it adds to an empty text; EOS and padding are not served.
-            let empty = try Self.serverTokenize(client, config.model, "", special: true)
-            bosId = empty.count == 1 ? empty[0] : nil
-            eosId = nil; padId = nil
+            // The server's tokenizer: its special tokens from /tokenizer_info (vLLM's --enable-tokenizer-info-endpoint),
+            // each looked up with /tokenize; without that endpoint, BOS is what it adds to an empty text and EOS
+            // and padding are unknown.
+            var special: [String: Int] = [:]
+            if let info = try? client.json("tokenizer_info", retrying: false) {
+                for key in ["bos_token", "eos_token", "pad_token"] {
+                    guard let text = info[key] as? String, !text.isEmpty else { continue }
+                    let ids = try Self.serverTokenize(client, config.model, text, special: false)
+                    if ids.count == 1 { special[key] = ids[0] }
+                }
+            } else {
+                let empty = try Self.serverTokenize(client, config.model, "", special: true)
+                if empty.count == 1 { special["bos_token"] = empty[0] }
+            }
+            bosId = special["bos_token"]; eosId = special["eos_token"]; padId = special["pad_token"]
         }
         if let local {
             for special in [false, true] {
@@ -125,7 +136,9 @@ public final class RemoteModel: AuditableModel {
 
     public func decode(_ ids: [Int], skipSpecial: Bool) throws -> String {
         if let local { return local.decode(ids, skipSpecial: skipSpecial) }
-        let kept = skipSpecial ? ids.filter { $0 != bosId } : ids
+        // /detokenize has no switch for special tokens: the ones this model knows (BOS, EOS, padding) are dropped here.
+        let special = Set([bosId, eosId, padId].compactMap { $0 })
+        let kept = skipSpecial ? ids.filter { !special.contains($0) } : ids
         if kept.isEmpty { return "" }
         let r = try client.json("detokenize", ["model": config.model, "tokens": kept])
         guard let text = r["prompt"] as? String else {

@@ -94,6 +94,8 @@ final class RemoteTests: XCTestCase {
         XCTAssertEqual(try remote.encode(text, addBos: nil), try plain.encode(text, addBos: nil))
         XCTAssertEqual(try plain.decode(try plain.encode(text, addBos: false), skipSpecial: false), text)
         XCTAssertEqual(remote.eosId, try local().eosId)
+        // Without a local file, the special tokens come from the server's /tokenizer_info.
+        XCTAssertEqual([plain.bosId, plain.eosId, plain.padId], [try local().bosId, try local().eosId, try local().padId])
         // A tokenizer of another model fails the probe instead of silently giving other ids.
         let gpt2 = repoRoot.appendingPathComponent("Fixtures/tokenizer/gpt2-tiny/tokenizer.json").path
         if FileManager.default.fileExists(atPath: gpt2) {
@@ -175,6 +177,62 @@ final class RemoteTests: XCTestCase {
             let m = "\(e)"
             XCTAssertTrue(m.contains("/v1/completions: timed out after 0.5 s; gave up after 2 attempts"), m)
         }
+    }
+
+    /// The server stops answering in the middle of an audit (its API process is paused with SIGSTOP once the mia
+    /// step is committed, and resumed after): the run ends as interrupted with the endpoint in the message, and the
+    /// steps finished before are kept.
+    func testServerStoppedMidAuditInterruptsTheRunAndKeepsFinishedSteps() throws {
+        let server = try TestServer.find()
+        let env = ProcessInfo.processInfo.environment
+        let cache = env["AUDITOR_CACHE"] ?? NSHomeDirectory() + "/.cache/auditor"
+        let pidText = env["AUDITOR_VLLM_PID"] ?? (try? String(contentsOfFile: cache + "/vllm-server.pid", encoding: .utf8))
+        guard let pid = pidText.flatMap({ pid_t($0.trimmingCharacters(in: .whitespacesAndNewlines)) }) else {
+            if env["CI"] == "true" { XCTFail("CI: the vLLM server's pid is unknown (AUDITOR_VLLM_PID or the cache's vllm-server.pid)") }
+            throw XCTSkip("the server's pid is unknown: set AUDITOR_VLLM_PID")
+        }
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("remote-stop-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let data = repoRoot.appendingPathComponent("audits/quickstart").path
+        let specPath = dir.appendingPathComponent("audit.yml").path
+        try """
+            version: 1
+            name: server stops
+            target: {endpoint: "\(server.url)", model: \(server.model)}
+            datasets: {members: \(data)/members.jsonl, nonmembers: \(data)/nonmembers.jsonl, extraction: \(data)/members.jsonl}
+            attacks:
+              mia: {attacks: [loss, zlib], resamples: 50}
+              extraction: {prefix: [8], suffix: 8, top_k: 40}
+            """.write(toFile: specPath, atomically: true, encoding: .utf8)
+        let db = dir.appendingPathComponent("runs.sqlite").path
+        let store = try Store(path: db)
+        var r = AuditRunner(spec: try loadAuditSpec(specPath), store: store, dbPath: db)
+        r.handleSignals = false
+        r.loadEndpoint = { e, role in
+            let m = try RemoteModel(RemoteConfig(endpoint: e.url, model: e.model, http: HTTPSettings(timeout: 3, retries: 1, backoff: 0.1)))
+            return AuditedModel(model: m, record: try checkpointRecord(m, role: role))
+        }
+        var stopped = false
+        r.log = { line in
+            if line.hasPrefix("audit: mia done") { stopped = kill(pid, SIGSTOP) == 0 }
+        }
+        defer {
+            kill(pid, SIGCONT)
+            // Back before the next test: the model list answers again.
+            _ = try? RemoteModel(RemoteConfig(endpoint: server.url, model: server.model, http: HTTPSettings(timeout: 60, retries: 5)))
+        }
+        XCTAssertThrowsError(try r.run()) { e in
+            XCTAssertEqual((e as? RemoteError)?.unreachable, true, "\(e)")
+            // The extraction step's first request (tokenizing its texts) is the one that finds the server gone.
+            XCTAssertTrue("\(e)".hasPrefix("\(server.url)/tokenize: timed out after 3 s; gave up after 2 attempts"), "\(e)")
+        }
+        XCTAssertTrue(stopped, "the server was paused after the mia step")
+        let run = try store.load(runID: try XCTUnwrap(try store.runs().first).id)
+        XCTAssertEqual(run.run.status, .interrupted)
+        XCTAssertTrue(run.run.verdict?.hasPrefix("The audit was interrupted: the server stopped answering: ") == true, run.run.verdict ?? "")
+        XCTAssertEqual(run.steps.map(\.name), ["inputs", "mia"])
+        XCTAssertTrue(run.metrics.contains { $0.key == "mia.loss.auc" })
     }
 
     // MARK: audit

@@ -72,7 +72,10 @@ public struct AuditRunner {
                                 finishedAt: iso8601(end), durationSeconds: end.timeIntervalSince(started))
         } catch {
             let end = Date()
-            try? store.finishRun(id: run.id, status: .failed, verdict: "The audit failed: \(error)",
+            // A served model that stopped answering interrupts the run (its finished steps are kept); anything else fails it.
+            let lost = (error as? RemoteError)?.unreachable == true
+            try? store.finishRun(id: run.id, status: lost ? .interrupted : .failed,
+                                 verdict: lost ? "The audit was interrupted: the server stopped answering: \(error)" : "The audit failed: \(error)",
                                  finishedAt: iso8601(end), durationSeconds: end.timeIntervalSince(started))
             throw error
         }

@@ -97,7 +97,7 @@ public func checkpointRecord(_ lm: LanguageModel, role: String) throws -> Checkp
 /// architecture, and in place of digests the statement that the weights could not be hashed. A local tokenizer.json
 /// (checked against the server's) is hashed.
 public func checkpointRecord(_ m: RemoteModel, role: String) throws -> CheckpointRecord {
-    let reported = ["root", "owned_by", "parent", "max_model_len"].compactMap { k in m.servedIdentity[k].map { "\(k) \($0)" } }
+    let reported = ["root", "owned_by", "parent", "max_model_len", "system_fingerprint"].compactMap { k in m.servedIdentity[k].map { "\(k) \($0)" } }
     let tokenizer = try m.config.tokenizer.map { try sha256(file: $0) } ?? "not hashed: the server's own tokenizer (/tokenize)"
     return CheckpointRecord(role: role, path: "\(m.config.endpoint) (served model \(m.config.model))", format: "endpoint",
                             sha256: "not available: the weights are served remotely and could not be hashed", files: [],

@@ -72,6 +72,12 @@ public final class RemoteModel: AuditableModel {
         for k in ["id", "root", "owned_by", "parent", "max_model_len", "created"] {
             if let v = card[k], !(v is NSNull) { ident[k] = "\(v)" }
         }
+        // The server's own fingerprint (vLLM: its version and build) comes only with a completion: one token of one.
+        if let probe = try? client.json("v1/completions", ["model": config.model, "prompt": [0], "max_tokens": 1, "temperature": 0],
+                                        retrying: false),
+           let fingerprint = probe["system_fingerprint"] as? String {
+            ident["system_fingerprint"] = fingerprint
+        }
         servedIdentity = ident
         // One position stays free: vLLM generates at least one token after the prompt when it scores it.
         let served = (card["max_model_len"] as? Int) ?? 2048

@@ -303,6 +303,7 @@ final class RemoteTests: XCTestCase {
         XCTAssertTrue(c.path.contains(server.url) && c.path.contains(server.model), c.path)
         XCTAssertTrue(c.sha256.contains("could not be hashed"), c.sha256)
         XCTAssertTrue(c.architecture.contains(server.folder), c.architecture)
+        XCTAssertTrue(c.architecture.contains("system_fingerprint vllm-"), c.architecture)
     }
 
     /// The key comes from the environment variable the spec names; it is sent, and never stored.

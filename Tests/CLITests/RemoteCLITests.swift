@@ -3,13 +3,16 @@
 import Foundation
 import XCTest
 
+/// In CI a missing server fails the test (a thrown error), never a skip.
+struct RemoteServerMissing: Error, CustomStringConvertible { let message: String; var description: String { message } }
+
 final class RemoteCLITests: XCTestCase {
     /// (url, served model name, the HF folder it serves); skipped locally without a server, a failure under CI=true.
     private func server() throws -> (url: String, model: String, folder: String) {
         let env = ProcessInfo.processInfo.environment
         guard let url = env["AUDITOR_VLLM_URL"], !url.isEmpty else {
             let why = "AUDITOR_VLLM_URL is unset: scripts/test.sh starts the vLLM server (scripts/vllm-server.sh start) and sets it"
-            if env["CI"] == "true" { XCTFail("CI: \(why)") }
+            if env["CI"] == "true" { throw RemoteServerMissing(message: "CI=true: \(why)") }
             throw XCTSkip(why)
         }
         let cache = env["AUDITOR_CACHE"] ?? NSHomeDirectory() + "/.cache/auditor"

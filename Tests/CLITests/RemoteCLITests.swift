@@ -53,6 +53,27 @@ final class RemoteCLITests: XCTestCase {
         XCTAssertTrue(unavailable["min_k++"]?.contains("whole vocabulary") == true, "\(unavailable)")
     }
 
+    func testExtractThroughServerAgreesWithLocalFolder() throws {
+        let s = try server()
+        let args = ["extract", "-i", members, "--prefix", "8", "--suffix", "8", "--top-k", "40", "--n", "100"]
+        let remote = run(args + ["--endpoint", s.url, "--served-model", s.model], timeout: 300)
+        XCTAssertEqual(remote.code, 0, remote.err)
+        let local = run(args + [s.folder], timeout: 300)
+        XCTAssertEqual(local.code, 0, local.err)
+        let a = try XCTUnwrap(try lines(remote.out).first), b = try XCTUnwrap(try lines(local.out).first)
+        let sa = try XCTUnwrap(a["summary"] as? [String: Any]), sb = try XCTUnwrap(b["summary"] as? [String: Any])
+        for key in ["exact", "approximate", "np_discoverable"] {
+            XCTAssertEqual((sa[key] as? [String: Any])?["count"] as? Int, (sb[key] as? [String: Any])?["count"] as? Int, key)
+        }
+        let ra = try XCTUnwrap(a["samples"] as? [[String: Any]]), rb = try XCTUnwrap(b["samples"] as? [[String: Any]])
+        XCTAssertEqual(ra.count, 16)
+        for (x, y) in zip(ra, rb) {
+            XCTAssertEqual(x["exact"] as? Bool, y["exact"] as? Bool)
+            let px = x["log10_pz"] as? Double, py = y["log10_pz"] as? Double
+            if let px, let py { XCTAssertEqual(px, py, accuracy: 1e-3) } else { XCTAssertTrue(px == nil && py == nil, "\(x) \(y)") }
+        }
+    }
+
     func testAuditWithEndpointReportsMinKPlusPlusUnavailable() throws {
         let s = try server()
         let dir = scratchDirectory()

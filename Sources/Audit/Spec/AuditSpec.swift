@@ -182,12 +182,12 @@ private struct SpecReader {
             guard let e = m[key] else { return nil }
             let c = try mapping(e.value, key, allowed: ["checkpoint"] + (endpointAllowed ? served : []))
             if c["checkpoint"] == nil && c["endpoint"] != nil { return nil }
-            if let extra = served.first(where: { c[$0] != nil }) {
-                throw fail(c[extra]!.key, "\(key).\(extra): goes with 'endpoint' (a served model), not with 'checkpoint'")
-            }
             guard let p = c["checkpoint"] else {
                 throw fail(e.value, "\(key): missing key 'checkpoint' (a GGUF file, a Hugging Face folder, or 'default')"
                            + (endpointAllowed ? " or 'endpoint' with 'model' (a served model)" : ""))
+            }
+            if let extra = served.first(where: { c[$0] != nil }) {
+                throw fail(c[extra]!.key, "\(key).\(extra): goes with 'endpoint' (a served model), not with 'checkpoint'")
             }
             if try string(p.value, "\(key).checkpoint") == "default" {
                 let d = defaultModelPath()
@@ -202,6 +202,9 @@ private struct SpecReader {
             guard let e = m[key], case .mapping = e.value else { return nil }
             let c = try mapping(e.value, key, allowed: ["checkpoint"] + served)
             guard let u = c["endpoint"] else { return nil }
+            if let p = c["checkpoint"] {
+                throw fail(p.key, "\(key): give either 'checkpoint' (a file on this machine) or 'endpoint' (a served model), not both")
+            }
             let url = try string(u.value, "\(key).endpoint")
             guard let parsed = URL(string: url), ["http", "https"].contains(parsed.scheme ?? ""), parsed.host != nil else {
                 throw fail(u.value, "\(key).endpoint: expected an http(s) URL such as http://127.0.0.1:8000, got '\(url)'")

@@ -42,8 +42,8 @@ public final class RemoteModel: AuditableModel {
     public var identity: String { "\(config.model) at \(client.base.absoluteString)" }
 
     /// Connects: checks that the server serves `config.model`, reads its context length, and loads and checks the
-    /// local tokenizer if one is named. Throws RemoteError (server), TokenizerError (local file) or InputError-like
-    /// RemoteError on a mismatch.
+    /// local tokenizer if one is named. Throws RemoteError (the server, or a local tokenizer that tokenizes the probe
+    /// text differently) or TokenizerError (an unreadable tokenizer.json).
     public init(_ config: RemoteConfig) throws {
         var raw = config.endpoint.trimmingCharacters(in: .whitespaces)
         while raw.hasSuffix("/") { raw.removeLast() }
@@ -113,7 +113,7 @@ public final class RemoteModel: AuditableModel {
                     let at = zip(mine, theirs).enumerated().first { $0.element.0 != $0.element.1 }?.offset ?? min(mine.count, theirs.count)
                     throw RemoteError(endpoint: client.name("tokenize"),
                                       "the tokenizer \(config.tokenizer!) does not match the server's on the probe text: "
-                                      + "\(mine.count) vs \(theirs.count) ids, first difference at id \(at)")
+                                      + "\(mine.count) vs \(theirs.count) ids, first difference at position \(at)")
                 }
             }
         }

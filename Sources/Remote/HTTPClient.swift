@@ -72,6 +72,8 @@ final class HTTPClient: Sendable {
         session = URLSession(configuration: c)
     }
 
+    deinit { session.finishTasksAndInvalidate() }
+
     /// The endpoint as messages name it: the URL of `path` without query or credentials.
     func name(_ path: String) -> String { base.appendingPathComponent(path).absoluteString }
 

@@ -41,6 +41,8 @@ let package = Package(
         .target(name: "Tokenizer", dependencies: [], swiftSettings: optimise),
         .target(name: "Model", dependencies: ["Tensor", "Checkpoint", "Tokenizer", "LM", "Stats"], swiftSettings: optimise),
         .target(name: "Attacks", dependencies: ["LM", "Stats", "CZlib"], swiftSettings: optimise),
+        // An OpenAI-compatible server (vLLM) as a backend: URLSession, never the local engine.
+        .target(name: "Remote", dependencies: ["LM", "Tokenizer"]),
         .target(name: "Training", dependencies: ["Model", "Tensor", "Checkpoint", "Stats"], swiftSettings: optimise),
         .target(name: "Store", dependencies: ["CSQLite"]),
         // Differential-privacy accountants (RDP, PLD); depends on nothing of the model side.
@@ -48,12 +50,12 @@ let package = Package(
         .target(name: "Experiments", dependencies: ["Audit", "Training", "Model", "Checkpoint", "Store", "Privacy"]),
         .target(name: "Report", dependencies: ["Store", "Stats", "CCmark"]),
         .target(name: "Audit", dependencies: [
-            "Attacks", "LM", "Stats", "Model", "Checkpoint", "Store",
+            "Attacks", "LM", "Stats", "Model", "Remote", "Checkpoint", "Store",
             .product(name: "Yams", package: "Yams"),
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
         .target(name: "AuditorCLI", dependencies: [
-            "Audit", "Experiments", "Training", "Model", "Tensor", "LM", "Stats", "Attacks", "Store", "Report", "Privacy",
+            "Audit", "Experiments", "Training", "Model", "Remote", "Tensor", "LM", "Stats", "Attacks", "Store", "Report", "Privacy",
             .product(name: "Yams", package: "Yams"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
@@ -76,6 +78,8 @@ let package = Package(
         .testTarget(name: "StoreTests", dependencies: ["Store"], exclude: ["Snapshots"], swiftSettings: tests),
         .testTarget(name: "ReportTests", dependencies: ["Report", "Store"], exclude: ["Snapshots"], swiftSettings: tests),
         .testTarget(name: "AuditTests", dependencies: ["Audit", "Attacks", "LM", "FakeModels", "Store"], swiftSettings: tests),
+        // Against a real vLLM server (scripts/vllm-server.sh) found through AUDITOR_VLLM_URL.
+        .testTarget(name: "RemoteTests", dependencies: ["Remote", "LM", "Model", "Audit", "Store"], swiftSettings: tests),
         .testTarget(name: "CLITests", dependencies: ["AuditorCLI", "Checkpoint", "Stats", "Store"], exclude: ["Snapshots"], swiftSettings: tests),
     ],
     swiftLanguageModes: [.v6]

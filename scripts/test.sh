@@ -1,6 +1,21 @@
 #!/usr/bin/env bash
-# The test suite: set up (apt packages, cached SmolLM2 for the exactness tests), then swift test.
+# The test suite: set up (apt packages, cached SmolLM2 for the exactness tests), start a real vLLM server on loopback
+# for the remote backend's tests (scripts/vllm-server.sh; venv and converted model cached), then swift test. The
+# server is stopped on the way out, whatever happened. If it cannot start, AUDITOR_VLLM_URL stays unset: the remote
+# tests then skip with the reason locally and fail under CI=true.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
+started=""
+stop_server() { if [ -n "$started" ]; then scripts/vllm-server.sh stop || true; fi; }
+trap stop_server EXIT
+if [ "${AUDITOR_SKIP_VLLM:-}" != 1 ]; then
+  started=1
+  if url=$(scripts/vllm-server.sh start); then
+    export AUDITOR_VLLM_URL="$url"
+    AUDITOR_VLLM_PID=$(cat "${AUDITOR_CACHE:-$HOME/.cache/auditor}/vllm-server.pid"); export AUDITOR_VLLM_PID
+  else
+    echo "test.sh: the vLLM server did not start; the remote tests will say so" >&2
+  fi
+fi
 swift test --disable-swift-testing "$@"   # the suite is XCTest; this keeps the closing line XCTest's

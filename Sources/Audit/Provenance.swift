@@ -4,6 +4,7 @@ import Crypto
 import Checkpoint
 import Foundation
 import Model
+import Remote
 import Store
 
 /// The version stamped on every run.
@@ -90,6 +91,20 @@ public func checkpointRecord(_ lm: LanguageModel, role: String) throws -> Checkp
     return CheckpointRecord(role: role, path: lm.path, format: lm.format.rawValue, sha256: combined, files: files,
                             tokenizerSHA256: try tokenizerSHA256(lm), architecture: lm.config.architecture.rawValue,
                             parameters: Int64(lm.model.params.count), contextLength: lm.config.maxPositions)
+}
+
+/// A served model's record: the endpoint and served name as the path, what the server reports about the model as the
+/// architecture, and in place of digests the statement that the weights could not be hashed. A local tokenizer.json
+/// (checked against the server's) is hashed.
+public func checkpointRecord(_ m: RemoteModel, role: String) throws -> CheckpointRecord {
+    let reported = ["root", "owned_by", "parent", "max_model_len", "system_fingerprint"].compactMap { k in m.servedIdentity[k].map { "\(k) \($0)" } }
+    let tokenizer = try m.config.tokenizer.map { try sha256(file: $0) } ?? "not hashed: the server's own tokenizer (/tokenize)"
+    return CheckpointRecord(role: role, path: "\(m.config.endpoint) (served model \(m.config.model))", format: "endpoint",
+                            sha256: "not available: the weights are served remotely and could not be hashed", files: [],
+                            tokenizerSHA256: tokenizer,
+                            architecture: "served (parameter count unknown, recorded as 0); the server reports "
+                                + (reported.isEmpty ? "nothing more" : reported.joined(separator: ", ")),
+                            parameters: 0, contextLength: m.contextLength)
 }
 
 public func datasetRecord(_ role: String, _ path: String, _ n: Int) throws -> DatasetRecord {

@@ -27,6 +27,7 @@ struct AuditCommand: ParsableCommand {
     @Option(help: "Folder for reports; each run writes REPORTS/<run-id>/.") var reports = "reports"
     @Flag(help: "Include secrets (canaries, generated text) in the report.") var showSecrets = false
     @Option(help: "Threads for matrix products (default: all cores).") var threads: Int?
+    @OptionGroup(title: "Served model (replaces the spec's target)") var remote: EndpointOptions
     @Flag(help: "Print only the verdict line and the paths of the outputs (no breached checks, no warnings).") var quiet = false
 
     func validate() throws {
@@ -36,7 +37,8 @@ struct AuditCommand: ParsableCommand {
     func run() throws {
         var breached = false
         try reportingErrors {
-            let spec = try loadAuditSpec(self.spec)
+            var spec = try loadAuditSpec(self.spec)
+            if let e = remote.spec { spec.targetEndpoint = e; spec.target = e.url; spec.targetIsDefault = false }
             BLAS.setThreads(threads ?? ProcessInfo.processInfo.activeProcessorCount)
             let store = try openStore(db)
             let report = try AuditRunner(spec: spec, store: store, dbPath: db).run()

@@ -2,7 +2,9 @@
 import Audit
 import ArgumentParser
 import Foundation
+import LM
 import Model
+import Remote
 import Tensor
 
 struct ModelOptions: ParsableArguments {
@@ -29,6 +31,51 @@ struct ModelOptions: ParsableArguments {
         }
         return try LanguageModel.load(path: p)
     }
+}
+
+/// A served model instead of a checkpoint: an OpenAI-compatible server (vLLM) at --endpoint.
+struct EndpointOptions: ParsableArguments {
+    @Option(help: "Base URL of an OpenAI-compatible server (vLLM) serving the model to audit, e.g. http://127.0.0.1:8000.")
+    var endpoint: String?
+    @Option(help: "The served model's name, as the server's /v1/models lists it (with --endpoint).")
+    var servedModel: String?
+    @Option(help: "A local tokenizer.json for the served model, checked against the server's (with --endpoint; default: the server's tokenizer).")
+    var servedTokenizer: String?
+    @Option(help: "Name of the environment variable holding the server's API key (with --endpoint).")
+    var apiKeyEnv: String?
+    @Option(help: "Requests in flight at once (with --endpoint).")
+    var concurrency = 4
+    @Option(help: "Seconds before a request to the server times out (with --endpoint; it is retried 3 times).")
+    var requestTimeout = 120.0
+
+    func validate() throws {
+        guard endpoint != nil || (servedModel == nil && servedTokenizer == nil && apiKeyEnv == nil) else {
+            throw ValidationError("--served-model, --served-tokenizer and --api-key-env go with --endpoint")
+        }
+        if endpoint != nil && servedModel == nil { throw ValidationError("--endpoint needs --served-model NAME") }
+        guard concurrency >= 1 && concurrency <= 256 else { throw ValidationError("--concurrency must be between 1 and 256") }
+        guard requestTimeout > 0 && requestTimeout <= 86_400 else { throw ValidationError("--request-timeout must be in (0, 86400]") }
+    }
+
+    var spec: AuditSpec.Endpoint? {
+        endpoint.map { AuditSpec.Endpoint(url: $0, model: servedModel ?? "", tokenizer: servedTokenizer, apiKeyEnv: apiKeyEnv,
+                                          concurrency: concurrency) }
+    }
+
+    func connect() throws -> RemoteModel? {
+        guard let endpoint, let servedModel else { return nil }
+        return try RemoteModel(RemoteConfig(endpoint: endpoint, model: servedModel, tokenizer: servedTokenizer, apiKeyEnv: apiKeyEnv,
+                                            http: HTTPSettings(timeout: requestTimeout, concurrency: concurrency)))
+    }
+}
+
+/// The model a command audits: the served one when --endpoint is given (then no CHECKPOINT), else the checkpoint.
+func loadAuditable(_ model: ModelOptions, _ remote: EndpointOptions) throws -> any AuditableModel {
+    if let served = try remote.connect() {
+        if let c = model.checkpoint { throw InputError(c, "give either a CHECKPOINT or --endpoint, not both") }
+        return served
+    }
+    return try model.load()
 }
 
 /// Runs `body`; bad input becomes one line on stderr and exit code 2, never a crash or a stack trace.

@@ -23,6 +23,7 @@ struct Extract: ParsableCommand {
             """)
 
     @OptionGroup var model: ModelOptions
+    @OptionGroup(title: "Served model") var remote: EndpointOptions
     @Option(name: .shortAndLong, help: "JSON Lines file of training samples.") var input: String
     @Option(help: "Field holding the text.") var field = "text"
     @Option(help: "Prefix length in tokens.") var prefix = 50
@@ -49,11 +50,11 @@ struct Extract: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let texts = try readJSONLTexts(input, field: field)
-            let lm = try model.load()
-            guard prefix + suffix <= lm.config.maxPositions else {
-                throw InputError("--prefix", "prefix + suffix (\(prefix + suffix)) exceeds the model's context (\(lm.config.maxPositions))")
+            let lm = try loadAuditable(model, remote)
+            guard prefix + suffix <= lm.contextLength else {
+                throw InputError("--prefix", "prefix + suffix (\(prefix + suffix)) exceeds the model's context (\(lm.contextLength))")
             }
-            let samples = texts.map { Array(lm.tokenizer.encode($0.text)) }
+            let samples = try texts.map { try lm.encode($0.text) }
             for (i, s) in samples.enumerated() where s.count < prefix + suffix {
                 throw InputError(input, "text \(i + 1) has \(s.count) tokens, fewer than prefix + suffix = \(prefix + suffix)")
             }
@@ -73,7 +74,7 @@ struct Extract: ParsableCommand {
                     "exact_memorization": r.exactMemorization, "extraction_strength": r.extractionStrength,
                 ]
                 if let id = texts[i].id { row["id"] = id }
-                row["generated"] = showSecrets ? lm.tokenizer.decode(r.generated) : "[redacted: use --show-secrets]"
+                row["generated"] = showSecrets ? try lm.decode(r.generated) : "[redacted: use --show-secrets]"
                 rows.append(row)
             }
             let total = samples.count

@@ -3,6 +3,7 @@ import Audit
 import ArgumentParser
 import Attacks
 import Foundation
+import LM
 import Stats
 import Model
 
@@ -24,6 +25,7 @@ struct MIACommand: ParsableCommand {
             """)
 
     @OptionGroup var model: ModelOptions
+    @OptionGroup(title: "Served model") var remote: EndpointOptions
     @Option(help: "JSON Lines of texts known to be in the training data.") var members: String
     @Option(help: "JSON Lines of texts known not to be.") var nonmembers: String
     @Option(help: "Field holding the text.") var field = "text"
@@ -56,10 +58,13 @@ struct MIACommand: ParsableCommand {
             }
             let mem = try readJSONLTexts(members, field: field).map(\.text)
             let non = try readJSONLTexts(nonmembers, field: field).map(\.text)
-            let lm = try model.load()
+            let lm = try loadAuditable(model, remote)
             let ref = try reference.map { try LanguageModel.load(path: $0) }
+            // A served model has no whole-vocabulary statistics: Min-K%++ is left out and said to be unavailable.
+            let vocabStats = lm.capabilities.contains(.vocabularyStatistics)
             let scorer = MIAScorer(target: lm, reference: ref,
-                                   options: MIAOptions(ks: ks, lowercase: !noLowercase, recallPrefix: recallPrefix))
+                                   options: MIAOptions(ks: ks, lowercase: !noLowercase, recallPrefix: recallPrefix,
+                                                       minKPlusPlus: vocabStats))
             func scored(_ texts: [String], _ file: String) throws -> [MIAScores] {
                 do { return try scorer.score(texts) } catch let e as MIAError {
                     // The prefix is no file's fault: name the flag.
@@ -94,6 +99,9 @@ struct MIACommand: ParsableCommand {
                 "blind_baseline": ["feature": blind.feature, "auc": blind.auc, "ci95": [blind.lower, blind.upper]],
             ]
             if let w = Metrics.blindBaselineWarning(blind) { out["warning"] = w }
+            if !vocabStats {
+                out["unavailable"] = ["min_k++": "needs the whole vocabulary's mean and variance of ln p, which \(lm.identity) does not serve"]
+            }
             let shared = Set(mem).intersection(Set(non)).count
             if shared > 0 {
                 // The same text on both sides: no attack can separate those, and the cross-fitted bag-of-words

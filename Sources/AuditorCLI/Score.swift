@@ -19,6 +19,7 @@ struct Score: ParsableCommand {
             """)
 
     @OptionGroup var model: ModelOptions
+    @OptionGroup(title: "Served model") var remote: EndpointOptions
     @Option(name: .shortAndLong, help: "JSON Lines file of texts.") var input: String
     @Option(name: .shortAndLong, help: "Write here instead of stdout (replaced only when scoring finished).") var output: String?
     @Option(help: "Field holding the text.") var field = "text"
@@ -36,13 +37,15 @@ struct Score: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let texts = try readJSONLTexts(input, field: field)
-            let lm = try model.load()
+            let lm = try loadAuditable(model, remote)
             let sink = try OutputSink(path: output)
             let progress = Progress(total: texts.count, unit: "tok")
             let opts = ScoreOptions(vocabStats: vocabStats, topK: topK, maxBatchTokens: batchTokens)
-            let results = lm.scoreTexts(texts.map(\.text), options: opts) { done, tokens in
-                progress.update(done: done, work: tokens)
-            }
+            // Longer texts are cut at the context (and flagged truncated), as the local engine's scoreTexts does.
+            let encoded = try texts.map { try lm.encode($0.text) }
+            let ids = encoded.map { Array($0.prefix(lm.contextLength)) }
+            let scores = try lm.score(ids, options: opts) { done, tokens in progress.update(done: done, work: tokens) }
+            let results = ids.indices.map { (ids: ids[$0], truncated: encoded[$0].count > lm.contextLength, scores: scores[$0]) }
             let detail = perToken || vocabStats || topK > 0
             for (i, r) in results.enumerated() {
                 var o: [String: Any] = ["index": i, "tokens": r.ids.count, "truncated": r.truncated]
@@ -52,7 +55,7 @@ struct Score: ParsableCommand {
                 o["perplexity"] = nll.isNaN ? NSNull() : Foundation.exp(nll)
                 if detail {
                     o["ids"] = r.ids
-                    o["token_strings"] = r.ids.map { lm.tokenizer.decode([$0]) }
+                    o["token_strings"] = try r.ids.map { try lm.decode([$0]) }
                     o["logprobs"] = r.scores.logprobs.map { Double($0) }
                     if let m = r.scores.vocabMean { o["vocab_mean"] = m }
                     if let v = r.scores.vocabVariance { o["vocab_var"] = v }

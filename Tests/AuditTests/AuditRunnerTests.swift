@@ -128,16 +128,18 @@ final class AuditRunnerTests: XCTestCase {
         XCTAssertEqual(m.method, "bootstrap 100, 95%")
     }
 
-    /// A backend without whole-vocabulary statistics cannot run Min-K%++: the run fails with a clear message, and
-    /// the store says so.
-    func testMinKPlusPlusIsRefusedOnABackendWithoutVocabularyStatistics() throws {
-        let (spec, store, _) = try setUp(thresholds: [])
+    /// A backend without whole-vocabulary statistics (a served model) cannot run Min-K%++: its figures are reported
+    /// unavailable, never approximated, the other attacks run, and a threshold on it fails saying why.
+    func testMinKPlusPlusIsUnavailableOnABackendWithoutVocabularyStatistics() throws {
+        let (spec, store, _) = try setUp(thresholds: ["mia.minkpp_0.5.auc <= 0.9", "mia.loss.auc <= 1"])
         let model = FakeModel(vocabulary: ["the"], memorised: members, capabilities: [.topK, .seededSampling, .samplingProbabilities])
-        XCTAssertThrowsError(try runner(spec, store, model).run()) { e in
-            XCTAssertEqual("\(e)", "fake model: Min-K%++ needs whole-vocabulary statistics, which this backend cannot provide")
-        }
-        let runs = try store.runs()
-        XCTAssertEqual(runs.map(\.status), [.failed])
-        XCTAssertEqual(try store.load(runID: runs[0].id).steps.map(\.name), ["inputs"])
+        let run = try runner(spec, store, model).run()
+        XCTAssertFalse(run.metrics.contains { $0.key.hasPrefix("mia.minkpp") })
+        XCTAssertTrue(run.metrics.contains { $0.key == "mia.loss.auc" })
+        XCTAssertEqual(run.findings.filter { $0.kind == "unavailable" }.map(\.itemID), ["minkpp_0.5"])
+        XCTAssertEqual(run.checks.map(\.passed), [false, true])
+        XCTAssertEqual(run.checks[0].message, "mia.minkpp_0.5.auc was not produced (unavailable: Min-K%++ needs whole-vocabulary "
+                       + "statistics, which this backend cannot provide)")
+        XCTAssertEqual(run.run.status, .breached)
     }
 }

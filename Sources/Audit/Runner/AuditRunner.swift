@@ -4,6 +4,7 @@ import Attacks
 import Foundation
 import LM
 import Model
+import Remote
 import Store
 
 /// A model the runner audits, with the provenance record stored for it.
@@ -17,6 +18,14 @@ public struct AuditedModel {
         let lm = try LanguageModel.load(path: path)
         return AuditedModel(model: lm, record: try checkpointRecord(lm, role: role))
     }
+
+    /// A model served behind an OpenAI-compatible API; its weights cannot be hashed from here.
+    public static func remote(_ e: AuditSpec.Endpoint, role: String) throws -> AuditedModel {
+        var http = HTTPSettings()
+        if let c = e.concurrency { http.concurrency = c }
+        let m = try RemoteModel(RemoteConfig(endpoint: e.url, model: e.model, tokenizer: e.tokenizer, apiKeyEnv: e.apiKeyEnv, http: http))
+        return AuditedModel(model: m, record: try checkpointRecord(m, role: role))
+    }
 }
 
 public struct AuditRunner {
@@ -25,6 +34,8 @@ public struct AuditRunner {
     public let dbPath: String
     /// Opens the checkpoint at a spec path in a role ("target", "reference"); a test or another backend replaces it.
     public var loadModel: (_ path: String, _ role: String) throws -> AuditedModel = AuditedModel.local
+    /// Opens a served target (`target: {endpoint: ...}`).
+    public var loadEndpoint: (_ endpoint: AuditSpec.Endpoint, _ role: String) throws -> AuditedModel = AuditedModel.remote
     /// Where progress lines go ("audit: mia done (4.9 s)").
     public var log: (String) -> Void = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
     /// Whether SIGINT/SIGTERM mark the run interrupted and end the process (the command line wants this; a test not).
@@ -61,7 +72,10 @@ public struct AuditRunner {
                                 finishedAt: iso8601(end), durationSeconds: end.timeIntervalSince(started))
         } catch {
             let end = Date()
-            try? store.finishRun(id: run.id, status: .failed, verdict: "The audit failed: \(error)",
+            // A served model that stopped answering interrupts the run (its finished steps are kept); anything else fails it.
+            let lost = (error as? RemoteError)?.unreachable == true
+            try? store.finishRun(id: run.id, status: lost ? .interrupted : .failed,
+                                 verdict: lost ? "The audit was interrupted: the server stopped answering: \(error)" : "The audit failed: \(error)",
                                  finishedAt: iso8601(end), durationSeconds: end.timeIntervalSince(started))
             throw error
         }
@@ -74,7 +88,7 @@ public struct AuditRunner {
         if let e = spec.extractionSpec { try recorder.step("extraction") { try extraction(e, inputs) } }
         if let c = spec.canary, let manifest = inputs.canaryManifest { try recorder.step("canary") { try canaries(c, inputs.target.model, manifest) } }
         if let t = spec.trapsSpec, let manifest = inputs.trapManifest { try recorder.step("traps") { try traps(t, inputs, manifest) } }
-        return try recorder.step("thresholds") { StepOutput(checks: spec.thresholds.map { evaluate($0, recorder.metrics) }) }.checks
+        return try recorder.step("thresholds") { StepOutput(checks: spec.thresholds.map { evaluate($0, recorder.metrics, unavailable: recorder.unavailable) }) }.checks
     }
 
     /// The attacks' parameters as run, for the report's "how" section.
@@ -98,12 +112,15 @@ public struct AuditRunner {
 struct StepOutput {
     var checkpoints: [CheckpointRecord] = [], datasets: [DatasetRecord] = [], metrics: [MetricRecord] = []
     var scores: [TextScoreRecord] = [], findings: [FindingRecord] = [], checks: [CheckRecord] = []
+    /// Figures the backend could not compute (metric key prefix such as "mia.minkpp_0.2." -> why): thresholds on them fail and say so.
+    var unavailable: [String: String] = [:]
 }
 
 /// Times each step, commits its output in one transaction, logs it, and keeps the metrics for the thresholds.
 final class StepRecorder {
     let runner: AuditRunner, runID: String
     private(set) var metrics: [MetricRecord] = []
+    private(set) var unavailable: [String: String] = [:]
     init(runner: AuditRunner, runID: String) { self.runner = runner; self.runID = runID }
 
     @discardableResult
@@ -128,6 +145,7 @@ final class StepRecorder {
                                     checkpoints: o.checkpoints, datasets: o.datasets, metrics: o.metrics, scores: o.scores,
                                     findings: o.findings, checks: o.checks)
         metrics += o.metrics
+        unavailable.merge(o.unavailable) { a, _ in a }
         runner.log(String(format: "audit: %@ done (%.1f s)", name, now.timeIntervalSince(t0)))
     }
 }

@@ -15,7 +15,8 @@ struct AuditInputs {
 
 extension AuditRunner {
     func loadInputs() throws -> (AuditInputs, StepOutput) {
-        var inputs = AuditInputs(target: try loadModel(spec.target, "target"),
+        let target = try spec.targetEndpoint.map { try loadEndpoint($0, "target") } ?? loadModel(spec.target, "target")
+        var inputs = AuditInputs(target: target,
                                  reference: try spec.reference.map { try loadModel($0, "reference") })
         var out = StepOutput(checkpoints: [inputs.target.record] + (inputs.reference.map { [$0.record] } ?? []))
         if let p = spec.members {

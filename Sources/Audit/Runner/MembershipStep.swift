@@ -2,12 +2,26 @@
 // TPR at low FPR with bootstrap intervals, the per-text scores, and the blind baseline.
 import Attacks
 import Foundation
+import LM
 import Stats
 import Store
 
 extension AuditRunner {
     func membership(_ mia: AuditSpec.MIA, _ inputs: AuditInputs) throws -> StepOutput {
-        let attacks = spec.miaAttacks(mia)
+        var out = StepOutput()
+        var attacks = spec.miaAttacks(mia)
+        // What the backend cannot compute is reported unavailable, never approximated (Min-K%++ on a served model).
+        if attacks.contains(where: { if case .minKPlusPlus = $0 { true } else { false } }) {
+            do { try inputs.target.model.require(.vocabularyStatistics, for: "Min-K%++") } catch let e as ModelInterfaceError {
+                for a in attacks { if case .minKPlusPlus = a {
+                    out.unavailable["mia.\(a.key)."] = e.message
+                    out.findings.append(FindingRecord(step: "mia", kind: "unavailable", dataset: "members+nonmembers", index: 0,
+                                                      itemID: a.key, secret: nil, numbers: [:]))
+                } }
+                log("audit: mia: \(e.model): \(e.message); its figures are reported unavailable")
+                attacks.removeAll { if case .minKPlusPlus = $0 { true } else { false } }
+            }
+        }
         let scorer = MIAScorer(target: inputs.target.model, reference: attacks.contains(.reference) ? inputs.reference?.model : nil,
                                options: MIAOptions(ks: mia.ks, lowercase: false, recallPrefix: nil,
                                                    minKPlusPlus: attacks.contains { if case .minKPlusPlus = $0 { true } else { false } }))
@@ -16,7 +30,6 @@ extension AuditRunner {
         }
         let ms = try scored(inputs.memberTexts, spec.members), ns = try scored(inputs.nonmemberTexts, spec.nonmembers)
         let labels = Metrics.labels(members: ms.count, nonMembers: ns.count)
-        var out = StepOutput()
         let method = "bootstrap \(mia.resamples), 95%"
         for attack in attacks {
             // The scorer computed every attack it was asked for: a missing value is our bug, not the user's input.

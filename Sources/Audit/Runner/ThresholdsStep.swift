@@ -4,10 +4,11 @@ import Store
 
 extension AuditRunner {
     /// "metric op threshold" with the value and its interval; a metric that was not produced fails the check.
-    func evaluate(_ t: AuditSpec.Threshold, _ metrics: [MetricRecord]) -> CheckRecord {
+    func evaluate(_ t: AuditSpec.Threshold, _ metrics: [MetricRecord], unavailable: [String: String] = [:]) -> CheckRecord {
         guard let m = metrics.first(where: { $0.key == t.metric }) else {
+            let why = unavailable.first { t.metric.hasPrefix($0.key) }.map { " (unavailable: \($0.value))" } ?? ""
             return CheckRecord(expression: t.expression, metric: t.metric, op: t.op, threshold: t.value, value: nil, lower: nil,
-                               upper: nil, passed: false, message: "\(t.metric) was not produced")
+                               upper: nil, passed: false, message: "\(t.metric) was not produced\(why)")
         }
         let v = m.value
         let ok: Bool

@@ -16,13 +16,24 @@ public struct AuditSpec: Sendable {
     }
     public struct CanarySpec: Sendable { public var enumerateUpTo: Int, references: Int, words: String? }
     public struct TrapsSpec: Sendable { public var resamples: Int }
+    /// A model served behind an OpenAI-compatible API (`target: {endpoint: URL, model: NAME, ...}`).
+    public struct Endpoint: Sendable, Equatable {
+        public var url: String, model: String
+        public var tokenizer: String?, apiKeyEnv: String?, concurrency: Int?
+        public init(url: String, model: String, tokenizer: String? = nil, apiKeyEnv: String? = nil, concurrency: Int? = nil) {
+            self.url = url; self.model = model; self.tokenizer = tokenizer; self.apiKeyEnv = apiKeyEnv; self.concurrency = concurrency
+        }
+    }
 
     public var path: String
     public var text: String
     public var name: String
     public var seed: UInt64
+    /// The target checkpoint's path; for a served target, its endpoint URL.
     public var target: String
     public var targetIsDefault: Bool
+    /// Set when the target is a served model; `target` is then its URL.
+    public var targetEndpoint: Endpoint?
     public var reference: String?
     public var field: String
     public var members: String?, nonmembers: String?, extraction: String?, canaries: String?, traps: String?
@@ -164,11 +175,20 @@ private struct SpecReader {
         guard let name = m["name"] else { throw fail(root, "missing key 'name' (a title for the audit)") }
         let seed = try m["seed"].map { UInt64(try int($0.value, "seed", min: 0)) } ?? 0
 
-        // Checkpoints: `checkpoint: default` is the cached SmolLM2 that scripts/setup.sh fetches.
-        func checkpoint(_ key: String) throws -> (String, Bool)? {
+        // Checkpoints: `checkpoint: default` is the cached SmolLM2 that scripts/setup.sh fetches. The target may
+        // instead be a served model: `endpoint` and `model`, with optional `tokenizer`, `api_key_env`, `concurrency`.
+        let served = ["endpoint", "model", "tokenizer", "api_key_env", "concurrency"]
+        func checkpoint(_ key: String, endpointAllowed: Bool) throws -> (String, Bool)? {
             guard let e = m[key] else { return nil }
-            let c = try mapping(e.value, key, allowed: ["checkpoint"])
-            guard let p = c["checkpoint"] else { throw fail(e.value, "\(key): missing key 'checkpoint' (a GGUF file, a Hugging Face folder, or 'default')") }
+            let c = try mapping(e.value, key, allowed: ["checkpoint"] + (endpointAllowed ? served : []))
+            if c["checkpoint"] == nil && c["endpoint"] != nil { return nil }
+            guard let p = c["checkpoint"] else {
+                throw fail(e.value, "\(key): missing key 'checkpoint' (a GGUF file, a Hugging Face folder, or 'default')"
+                           + (endpointAllowed ? " or 'endpoint' with 'model' (a served model)" : ""))
+            }
+            if let extra = served.first(where: { c[$0] != nil }) {
+                throw fail(c[extra]!.key, "\(key).\(extra): goes with 'endpoint' (a served model), not with 'checkpoint'")
+            }
             if try string(p.value, "\(key).checkpoint") == "default" {
                 let d = defaultModelPath()
                 guard FileManager.default.fileExists(atPath: d) else {
@@ -178,13 +198,47 @@ private struct SpecReader {
             }
             return (try existingPath(p.value, "\(key).checkpoint"), false)
         }
-        guard let (target, targetIsDefault) = try checkpoint("target") else {
-            throw fail(root, "missing key 'target' (target: {checkpoint: PATH or default})")
+        func endpoint(_ key: String) throws -> AuditSpec.Endpoint? {
+            guard let e = m[key], case .mapping = e.value else { return nil }
+            let c = try mapping(e.value, key, allowed: ["checkpoint"] + served)
+            guard let u = c["endpoint"] else { return nil }
+            if let p = c["checkpoint"] {
+                throw fail(p.key, "\(key): give either 'checkpoint' (a file on this machine) or 'endpoint' (a served model), not both")
+            }
+            let url = try string(u.value, "\(key).endpoint")
+            guard let parsed = URL(string: url), ["http", "https"].contains(parsed.scheme ?? ""), parsed.host != nil else {
+                throw fail(u.value, "\(key).endpoint: expected an http(s) URL such as http://127.0.0.1:8000, got '\(url)'")
+            }
+            guard let name = c["model"] else {
+                throw fail(e.value, "\(key): missing key 'model' (the served model's name, as the server's /v1/models lists it)")
+            }
+            var ep = AuditSpec.Endpoint(url: url, model: try string(name.value, "\(key).model"))
+            if ep.model.isEmpty { throw fail(name.value, "\(key).model: expected a model name, got an empty string") }
+            ep.tokenizer = try c["tokenizer"].map { try existingPath($0.value, "\(key).tokenizer") }
+            if let k = c["api_key_env"] {
+                let v = try string(k.value, "\(key).api_key_env")
+                guard !v.isEmpty, v.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" }) else {
+                    throw fail(k.value, "\(key).api_key_env: expected the name of an environment variable (letters, digits, _), not the key itself")
+                }
+                ep.apiKeyEnv = v
+            }
+            ep.concurrency = try c["concurrency"].map { try int($0.value, "\(key).concurrency", min: 1, max: 256) }
+            return ep
         }
-        let reference = try checkpoint("reference")?.0
+        let targetEndpoint = try endpoint("target")
+        let target: String, targetIsDefault: Bool
+        if let targetEndpoint {
+            (target, targetIsDefault) = (targetEndpoint.url, false)
+        } else {
+            guard let t = try checkpoint("target", endpointAllowed: true) else {
+                throw fail(root, "missing key 'target' (target: {checkpoint: PATH or default} or {endpoint: URL, model: NAME})")
+            }
+            (target, targetIsDefault) = t
+        }
+        let reference = try checkpoint("reference", endpointAllowed: false)?.0
 
         var spec = AuditSpec(path: file, text: text, name: try string(name.value, "name"), seed: seed, target: target,
-                             targetIsDefault: targetIsDefault, reference: reference, field: "text",
+                             targetIsDefault: targetIsDefault, targetEndpoint: targetEndpoint, reference: reference, field: "text",
                              thresholds: [], histogramBins: 20)
         var datasetNodes: [String: Node] = [:]
         if let d = m["datasets"] {

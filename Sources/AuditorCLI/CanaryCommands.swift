@@ -84,6 +84,7 @@ struct CanaryCommand: ParsableCommand {
                 Canary texts are redacted unless --show-secrets is given.
                 """)
         @OptionGroup var model: ModelOptions
+        @OptionGroup(title: "Served model") var remote: EndpointOptions
         @Option(help: "Manifest from `canary generate` or `canary insert`.") var manifest: String
         @Option(help: "Word list, for words:N formats.") var words: String?
         @Option(help: "The dataset the canaries were inserted into, to check against the manifest.") var dataset: String?
@@ -104,7 +105,7 @@ struct CanaryCommand: ParsableCommand {
                 let m = try readCanaryManifest(manifest)
                 if let dataset { try checkCanaryDataset(m, dataset, manifest: manifest) }
                 let list = try words.map { try readWordList($0) } ?? []
-                let lm = try model.load()
+                let lm = try loadAuditable(model, remote)
                 let progress = Progress(total: m.canaries.count, unit: "canaries")
                 let results = try canaryExposures(m, lm, words: list, enumerateUpTo: enumerateUpTo, references: references,
                                                   seed: seed, manifestPath: manifest) { progress.update(done: $0, work: $0) }

@@ -104,6 +104,7 @@ struct TrapsCommand: ParsableCommand {
                 Trap texts are synthetic and are shown.
                 """)
         @OptionGroup var model: ModelOptions
+        @OptionGroup(title: "Served model") var remote: EndpointOptions
         @Option(help: "Manifest from `traps inject`.") var manifest: String
         @Option(help: "Reference checkpoint that never saw the traps.") var reference: String?
         @Option(help: "The dataset the traps were injected into, to check against the manifest.") var dataset: String?
@@ -126,7 +127,7 @@ struct TrapsCommand: ParsableCommand {
                 if !m.traps.contains(where: \.injected) {
                     throw InputError(manifest, "no injected traps: run `traps inject` and pass the manifest it writes")
                 }
-                let lm = try model.load()
+                let lm = try loadAuditable(model, remote)
                 let ref = try reference.map { try LanguageModel.load(path: $0) }
                 let d: TrapDetection
                 do { d = try Traps.detect(target: lm, reference: ref, manifest: m, resamples: resamples, seed: seed) } catch let e as TrapsError {

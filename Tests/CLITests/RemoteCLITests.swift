@@ -74,6 +74,27 @@ final class RemoteCLITests: XCTestCase {
         }
     }
 
+    func testCanaryExposureThroughServerAgreesWithLocalFolder() throws {
+        let s = try server()
+        let dir = scratchDirectory()
+        let manifest = dir.appendingPathComponent("canaries.json").path
+        let g = run(["canary", "generate", "--format", "my PIN is {digits:2}", "--repetitions", "1", "--per-repetition", "2",
+                     "--seed", "4", "-o", manifest])
+        XCTAssertEqual(g.code, 0, g.err)
+        // 100 candidates each: exact enumeration, every one scored through the server.
+        let remote = run(["canary", "exposure", "--manifest", manifest, "--endpoint", s.url, "--served-model", s.model], timeout: 600)
+        XCTAssertEqual(remote.code, 0, remote.err)
+        let local = run(["canary", "exposure", s.folder, "--manifest", manifest], timeout: 600)
+        XCTAssertEqual(local.code, 0, local.err)
+        let a = try XCTUnwrap(try lines(remote.out).first?["canaries"] as? [[String: Any]])
+        let b = try XCTUnwrap(try lines(local.out).first?["canaries"] as? [[String: Any]])
+        XCTAssertEqual(a.count, 2)
+        for (x, y) in zip(a, b) {
+            XCTAssertEqual(x["method"] as? String, "exact")
+            XCTAssertEqual(try XCTUnwrap(x["exposure"] as? Double), try XCTUnwrap(y["exposure"] as? Double), accuracy: 1e-3)
+        }
+    }
+
     func testAuditWithEndpointReportsMinKPlusPlusUnavailable() throws {
         let s = try server()
         let dir = scratchDirectory()

@@ -133,7 +133,7 @@ struct TrapsCommand: ParsableCommand {
                     throw InputError(manifest, e.description)
                 }
                 func auc(_ a: TrapAUC) -> [String: Any] {
-                    var o: [String: Any] = ["auc": a.auc, "auc_lower": a.lower, "auc_upper": a.upper, "injected": a.injected, "controls": a.controls]
+                    var o: [String: Any] = ["auc": ["value": a.auc, "ci95": [a.lower, a.upper]], "injected": a.injected, "controls": a.controls]
                     if let r = a.repetitions { o["repetitions"] = r }
                     return o
                 }

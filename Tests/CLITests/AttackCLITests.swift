@@ -87,7 +87,10 @@ final class AttackCLITests: XCTestCase {
 
     func testMIAEveryAttackWithIntervalsAndHandComputedAUC() throws {
         let dir = scratchDirectory()
-        let mem = try jsonl(members, "members.jsonl", in: dir), non = try jsonl(nonMembers, "nonmembers.jsonl", in: dir)
+        // Members carry ids (echoed in --per-text rows); non-members do not.
+        let mem = try writeLines(members.enumerated().map { json(["id": "m\($0.offset)", "text": $0.element]) },
+                                 to: dir.appendingPathComponent("members.jsonl"))
+        let non = try jsonl(nonMembers, "nonmembers.jsonl", in: dir)
         let perText = dir.appendingPathComponent("per-text.jsonl").path
         let r = ok(["mia", llama, "--members", mem, "--nonmembers", non, "--reference", gpt2, "--k", "0.2,0.5",
                     "--recall-prefix", "The weather was cold and grey all week.", "--resamples", "200", "--per-text", perText])
@@ -96,8 +99,8 @@ final class AttackCLITests: XCTestCase {
         XCTAssertEqual(out["nonmembers"] as? Int, nonMembers.count)
         let attacks = try XCTUnwrap(out["attacks"] as? [[String: Any]])
         let names = attacks.compactMap { $0["attack"] as? String }
-        XCTAssertEqual(names, ["loss", "zlib", "min_k@0.2", "min_k@0.5", "min_k++@0.2", "min_k++@0.5", "lowercase", "recall",
-                               "ref_diff", "ref_ratio"])
+        XCTAssertEqual(names, ["loss", "zlib", "mink_0.2", "mink_0.5", "minkpp_0.2", "minkpp_0.5", "lowercase", "recall",
+                               "reference", "reference_ratio"])
         for a in attacks {
             let name = a["attack"] as? String ?? "?"
             for metric in ["auc", "tpr_at_fpr_1pct", "tpr_at_fpr_0.1pct"] {
@@ -124,6 +127,8 @@ final class AttackCLITests: XCTestCase {
         XCTAssertEqual(rows.count, members.count + nonMembers.count)
         XCTAssertEqual(rows.map { $0["member"] as? Bool }, members.map { _ in true } + nonMembers.map { _ in false })
         XCTAssertEqual(rows.map { $0["index"] as? Int }, Array(members.indices) + Array(nonMembers.indices))
+        // Each row echoes its input's id when the input line has one.
+        XCTAssertEqual(rows.map { $0["id"] as? String }, members.indices.map { "m\($0)" } + nonMembers.map { _ in nil })
         for a in attacks {
             let name = try XCTUnwrap(a["attack"] as? String)
             let scores = try rows.map { try XCTUnwrap(num($0[name]), "per-text \(name)") }
@@ -168,11 +173,12 @@ final class AttackCLITests: XCTestCase {
         let warning = try XCTUnwrap(out["warning"] as? String, "long members, short non-members: the warning")
         XCTAssertTrue(warning.contains("blind baseline"), warning)
         let blind = try XCTUnwrap(out["blind_baseline"] as? [String: Any])
-        XCTAssertEqual(num(blind["auc"]), 1.0, "length alone separates them")
-        XCTAssertGreaterThan(pair(blind["ci95"]).first ?? 0, 0.6)
+        let blindAUC = try XCTUnwrap(blind["auc"] as? [String: Any], "one interval shape: {value, ci95}")
+        XCTAssertEqual(num(blindAUC["value"]), 1.0, "length alone separates them")
+        XCTAssertGreaterThan(pair(blindAUC["ci95"]).first ?? 0, 0.6)
         // Without lowercase and reference, those attacks are absent.
         let names = (out["attacks"] as? [[String: Any]] ?? []).compactMap { $0["attack"] as? String }
-        XCTAssertEqual(names, ["loss", "zlib", "min_k@0.2", "min_k++@0.2"])
+        XCTAssertEqual(names, ["loss", "zlib", "mink_0.2", "minkpp_0.2"])
     }
 
     func testMIABadInput() throws {

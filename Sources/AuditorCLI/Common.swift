@@ -29,7 +29,7 @@ struct ModelOptions: ParsableArguments {
         if checkpoint == nil && !FileManager.default.fileExists(atPath: p) {
             throw ModelError(file: p, "the default checkpoint is not cached: run scripts/setup.sh first, or pass CHECKPOINT")
         }
-        return try LanguageModel.load(path: p)
+        return try loadCheckpoint(p)
     }
 }
 

@@ -61,7 +61,7 @@ struct MIACommand: ParsableCommand {
             let memRecords = try readJSONLTexts(members, field: field), nonRecords = try readJSONLTexts(nonmembers, field: field)
             let mem = memRecords.map(\.text), non = nonRecords.map(\.text)
             let lm = try loadAuditable(model, remote)
-            let ref = try reference.map { try LanguageModel.load(path: $0) }
+            let ref = try reference.map { try loadCheckpoint($0) }
             // A served model has no whole-vocabulary statistics: Min-K%++ is left out and said to be unavailable.
             let vocabStats = lm.capabilities.contains(.vocabularyStatistics)
             let scorer = MIAScorer(target: lm, reference: ref,

@@ -127,7 +127,7 @@ struct TrapsCommand: ParsableCommand {
                     throw InputError(manifest, "no injected traps: run `traps inject` and pass the manifest it writes")
                 }
                 let lm = try model.load()
-                let ref = try reference.map { try LanguageModel.load(path: $0) }
+                let ref = try reference.map { try loadCheckpoint($0) }
                 let d: TrapDetection
                 do { d = try Traps.detect(target: lm, reference: ref, manifest: m, resamples: resamples, seed: seed) } catch let e as TrapsError {
                     throw InputError(manifest, e.description)

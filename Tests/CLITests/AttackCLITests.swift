@@ -202,13 +202,13 @@ final class AttackCLITests: XCTestCase {
         assertBadInput(["mia", llama, "--members", mem, "--nonmembers", non, "--reference", missing], file: missing,
                        problem: "no such file")
 
-        // Bad values of --k are bad input naming the flag (parsed in run()), exit 2.
+        // Bad values of --k are usage errors naming the flag (parsed in run()), exit 64 as --threads 0 is.
         // ("--k -0.2" would be read as an option: a usage error, 64; "--k=-0.2" gets the value through.)
         for k in ["0", "abc", "1.5", "-0.2", "0.2,,0.5", "", "0.2,0.2"] {
             let flag = k.hasPrefix("-") ? ["--k=\(k)"] : ["--k", k]
-            assertBadInput(["mia", llama, "--members", mem, "--nonmembers", non] + flag, file: "--k", problem: "'\(k)'")
+            assertUsageError(["mia", llama, "--members", mem, "--nonmembers", non] + flag, option: "--k", problem: "'\(k)'")
         }
-        assertBadInput(["mia", llama, "--members", mem, "--nonmembers", non, "--recall-prefix", ""], file: "--recall-prefix",
+        assertUsageError(["mia", llama, "--members", mem, "--nonmembers", non, "--recall-prefix", ""], option: "--recall-prefix",
                        problem: "tokenises to nothing")
     }
 
@@ -335,7 +335,7 @@ final class AttackCLITests: XCTestCase {
         assertBadInput(["extract", llama, "--input", input, "--prefix", String(n[0] - 8), "--suffix", "8"], file: input,
                        problem: "text 2 has \(n[1]) tokens, fewer than prefix + suffix = \(n[0])")
         // prefix + suffix beyond the model's context of 256.
-        assertBadInput(["extract", llama, "--input", input, "--prefix", "250", "--suffix", "8"], file: "--prefix",
+        assertUsageError(["extract", llama, "--input", input, "--prefix", "250", "--suffix", "8"], option: "--prefix",
                        problem: "exceeds the model's context (256)")
         // Flag values checked before any work are usage errors (64).
         // (top-p 0 used to run and report p_z = 0 for every sample.)
@@ -480,15 +480,15 @@ final class AttackCLITests: XCTestCase {
         assertBadInput(["canary", "exposure", llama, "--manifest", badFormat], file: badFormat, problem: "c: canary format 'x' has no")
 
         let out = dir.appendingPathComponent("never.json").path
-        assertBadInput(["canary", "generate", "--format", "pin {digits:3}", "--repetitions", "1,x", "-o", out],
-                       file: "--repetitions", problem: "'1,x'")
-        assertBadInput(["canary", "generate", "--format", "pin {digits:3}", "--repetitions", "0", "-o", out],
-                       file: "--repetitions", problem: "positive")
-        assertBadInput(["canary", "generate", "--format", "no slot here", "-o", out], file: "--format", problem: "no {kind:length} slot")
-        assertBadInput(["canary", "generate", "--format", "pin {digits:x}", "-o", out], file: "--format", problem: "must be digits:N")
-        assertBadInput(["canary", "generate", "--format", "pin {digits:1}", "--repetitions", "1", "--per-repetition", "6", "-o", out],
-                       file: "--format", problem: "too small")
-        assertBadInput(["canary", "generate", "--format", "pin {words:2}", "-o", out], file: "--format", problem: "word list")
+        assertUsageError(["canary", "generate", "--format", "pin {digits:3}", "--repetitions", "1,x", "-o", out],
+                       option: "--repetitions", problem: "'1,x'")
+        assertUsageError(["canary", "generate", "--format", "pin {digits:3}", "--repetitions", "0", "-o", out],
+                       option: "--repetitions", problem: "positive")
+        assertUsageError(["canary", "generate", "--format", "no slot here", "-o", out], option: "--format", problem: "no {kind:length} slot")
+        assertUsageError(["canary", "generate", "--format", "pin {digits:x}", "-o", out], option: "--format", problem: "must be digits:N")
+        assertUsageError(["canary", "generate", "--format", "pin {digits:1}", "--repetitions", "1", "--per-repetition", "6", "-o", out],
+                       option: "--format", problem: "too small")
+        assertUsageError(["canary", "generate", "--format", "pin {words:2}", "-o", out], option: "--format", problem: "word list")
         XCTAssertFalse(FileManager.default.fileExists(atPath: out), "no manifest written by a failed run")
         // (0 used to write an empty manifest; -1 used to hang.)
         for bad in [["--per-repetition", "0"], ["--per-repetition=-1"]] {

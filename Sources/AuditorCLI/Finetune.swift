@@ -97,6 +97,7 @@ struct Finetune: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
+            try checkCheckpointFolder(model.path)   // a folder without config.json: say so, as every command does
             var spec = FineTuneSpec(checkpoint: model.path, data: data, out: out)
             if model.checkpoint == nil && !FileManager.default.fileExists(atPath: spec.checkpoint) {
                 throw ModelError(file: spec.checkpoint, "the default checkpoint is not cached: run scripts/setup.sh first, or pass CHECKPOINT")

@@ -31,5 +31,7 @@ final class DirectoryErrorTests: XCTestCase {
         XCTAssertTrue(line.contains("it has no config.json, model.safetensors (or its index) ("), line)
         assertBadInput(["mia", llama, "--members", input, "--nonmembers", input, "--reference", notes.path], file: notes.path,
                        problem: "is a directory but not a checkpoint folder")
+        assertBadInput(["finetune", notes.path, "--data", input, "--out", dir.appendingPathComponent("out").path], file: notes.path,
+                       problem: "is a directory but not a checkpoint folder")
     }
 }

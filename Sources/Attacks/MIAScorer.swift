@@ -74,22 +74,24 @@ public struct MIAScores: Sendable, Equatable {
     public var referenceDifference: Double?
     public var referenceRatio: Double?
 
-    /// The scores as (name, value) in a fixed order: loss, zlib, min_k@k..., min_k++@k..., lowercase, recall,
-    /// ref_diff, ref_ratio (absent ones left out). `ks` gives the order of the k-keyed scores.
+    /// The scores as (name, value) in a fixed order: loss, zlib, mink_k..., minkpp_k..., lowercase, recall,
+    /// reference, reference_ratio (absent ones left out). `ks` gives the order of the k-keyed scores. The names are
+    /// the metric catalog's (`MIAAttack.key`), so that the `mia` command, specs, thresholds and reports share one
+    /// vocabulary; lowercase, recall and reference_ratio have no catalog figure and keep their own names.
     public func named(ks: [Double]) -> [(name: String, value: Double)] {
         var out: [(String, Double)] = [("loss", loss), ("zlib", zlib)]
-        for k in ks { if let v = minK[k] { out.append(("min_k@\(k)", v)) } }
-        for k in ks { if let v = minKPlusPlus[k] { out.append(("min_k++@\(k)", v)) } }
+        for k in ks { if let v = minK[k] { out.append((MIAAttack.minK(k).key, v)) } }
+        for k in ks { if let v = minKPlusPlus[k] { out.append((MIAAttack.minKPlusPlus(k).key, v)) } }
         if let v = lowercase { out.append(("lowercase", v)) }
         if let v = recall { out.append(("recall", v)) }
-        if let v = referenceDifference { out.append(("ref_diff", v)) }
-        if let v = referenceRatio { out.append(("ref_ratio", v)) }
+        if let v = referenceDifference { out.append((MIAAttack.reference.key, v)) }
+        if let v = referenceRatio { out.append(("reference_ratio", v)) }
         return out
     }
 }
 
 /// The membership-inference attacks an audit runs, each with the one spelling that specs, stored runs and reports
-/// use ("mink_0.2"). (The `mia` command's display names come from `MIAScores.named`.)
+/// use ("mink_0.2"); the `mia` command prints the same names (`MIAScores.named`).
 public enum MIAAttack: Hashable, Sendable {
     case loss, zlib, minK(Double), minKPlusPlus(Double), reference
 

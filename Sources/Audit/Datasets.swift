@@ -5,7 +5,7 @@ import Foundation
 /// Reads a JSON Lines file of objects and returns the string field `field` of each (blank lines skipped).
 /// Also returns each object's "id" when it is a string or a number, to echo in the output.
 public func readJSONLTexts(_ path: String, field: String) throws -> [(id: Any?, text: String)] {
-    guard let data = FileManager.default.contents(atPath: path) else { throw InputError(path, "cannot read the file") }
+    let data = try readUserFile(path)
     var out: [(Any?, String)] = []
     var lineNo = 0
     for slice in data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false) {
@@ -47,7 +47,7 @@ public func jsonLine(_ obj: Any) -> String {
 }
 
 public func readWordList(_ path: String) throws -> [String] {
-    guard let d = FileManager.default.contents(atPath: path), let s = String(data: d, encoding: .utf8) else {
+    guard let s = String(data: try readUserFile(path, cannotRead: "cannot read the word list (UTF-8, one word per line)"), encoding: .utf8) else {
         throw InputError(path, "cannot read the word list (UTF-8, one word per line)")
     }
     let w = s.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
@@ -56,7 +56,7 @@ public func readWordList(_ path: String) throws -> [String] {
 }
 
 public func readCanaryManifest(_ path: String) throws -> CanaryManifest {
-    guard let d = FileManager.default.contents(atPath: path) else { throw InputError(path, "cannot read the manifest") }
+    let d = try readUserFile(path, cannotRead: "cannot read the manifest")
     // One line whatever went wrong: DecodingError's own description is long and can span lines.
     guard (try? JSONSerialization.jsonObject(with: d)) != nil else { throw InputError(path, "not valid JSON (expected a canary manifest)") }
     let m: CanaryManifest
@@ -88,7 +88,7 @@ public func readCanaryManifest(_ path: String) throws -> CanaryManifest {
 }
 
 public func readTrapManifest(_ path: String) throws -> TrapManifest {
-    guard let d = FileManager.default.contents(atPath: path) else { throw InputError(path, "cannot read the manifest") }
+    let d = try readUserFile(path, cannotRead: "cannot read the manifest")
     do { return try JSONDecoder().decode(TrapManifest.self, from: d) } catch {
         throw InputError(path, "not a trap manifest (\(error))")
     }
@@ -122,7 +122,7 @@ public struct JSONLRecord {
 /// `readJSONLTexts` (which validates every line and rejects an empty file), keeping each record's other fields.
 public func readJSONLRecords(_ path: String, field: String) throws -> [JSONLRecord] {
     let texts = try readJSONLTexts(path, field: field)
-    let data = FileManager.default.contents(atPath: path) ?? Data()
+    let data = (try? readUserFile(path)) ?? Data()
     var out: [JSONLRecord] = []
     var lineNo = 0
     for slice in data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false) {
@@ -140,7 +140,7 @@ public func readJSONLRecords(_ path: String, field: String) throws -> [JSONLReco
 }
 
 public func readGhostManifest(_ path: String) throws -> GhostManifest {
-    guard let d = FileManager.default.contents(atPath: path) else { throw InputError(path, "cannot read the manifest") }
+    let d = try readUserFile(path, cannotRead: "cannot read the manifest")
     let m: GhostManifest
     do { m = try JSONDecoder().decode(GhostManifest.self, from: d) } catch {
         throw InputError(path, "not a ghost manifest (\(error))")

@@ -4,7 +4,11 @@ import Foundation
 /// "FILE: problem": a JSONL line, a manifest, an argument value.
 public struct InputError: Error, CustomStringConvertible {
     public let description: String
-    public init(_ file: String, _ message: String) { description = "\(file): \(message)" }
+    /// What the message names: a file, or an option ("--k") when an option's value is at fault.
+    public let file: String
+    public init(_ file: String, _ message: String) { self.file = file; description = "\(file): \(message)" }
+    /// True when the error names an option rather than a file: the command line is at fault, a usage error (exit 64).
+    public var namesOption: Bool { file.hasPrefix("--") }
 }
 
 /// A problem in a spec file, at a place in it: "audits/x.yml:12:5: unknown key 'attaks' (expected one of: ...)".

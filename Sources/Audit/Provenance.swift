@@ -20,6 +20,7 @@ public func defaultModelPath() -> String {
 
 
 public func sha256(file path: String) throws -> String {
+    if isDirectory(path) { throw InputError(path, "is a directory, not a file") }
     guard let h = FileHandle(forReadingAtPath: path) else { throw InputError(path, "cannot read the file") }
     defer { try? h.close() }
     var hasher = SHA256()

@@ -18,6 +18,8 @@ struct AuditCommand: ParsableCommand {
             (self-contained, inline SVG charts), summary.json and junit.xml (one test case per threshold). \
             It prints the verdict, each breached threshold, the report's warnings (e.g. a blind baseline that \
             separates members from non-members) and the paths of those files; --quiet only the verdict and the paths. \
+            --json prints the summary (what summary.json holds) on stdout and nothing else there; the verdict, \
+            warnings and paths then go to stderr with the progress lines. \
             Exit status: 0 every threshold holds, 1 a threshold is breached, 2 bad input (spec, checkpoint, data). \
             Canaries, generated text and other secrets are redacted unless --show-secrets is given.
             """)
@@ -29,6 +31,7 @@ struct AuditCommand: ParsableCommand {
     @Option(help: "Threads for matrix products (default: all cores).") var threads: Int?
     @OptionGroup(title: "Served model (replaces the spec's target)") var remote: EndpointOptions
     @Flag(help: "Print only the verdict line and the paths of the outputs (no breached checks, no warnings).") var quiet = false
+    @Flag(help: "Print the summary (summary.json) on stdout; the verdict, warnings and paths go to stderr.") var json = false
 
     func validate() throws {
         if let threads, threads < 1 || threads > Int(Int32.max) { throw ValidationError("--threads must be between 1 and \(Int32.max)") }
@@ -46,14 +49,22 @@ struct AuditCommand: ParsableCommand {
             let options = ReportOptions(showSecrets: showSecrets, title: spec.title, histogramBins: spec.histogramBins)
             _ = try Report.write(report, to: dir, options: options)
             breached = report.run.status == .breached
-            print("\(report.run.status == .passed ? "PASS" : "BREACH"): \(report.run.verdict ?? "")")
+            // With --json, stdout carries the summary alone: the human lines move to stderr.
+            var console: [String] = ["\(report.run.status == .passed ? "PASS" : "BREACH"): \(report.run.verdict ?? "")"]
             if !quiet {
-                for c in report.checks where !c.passed { print("  breached: \(c.message)") }
-                for w in Report.warnings(report) { print("warning: \(w)") }
+                for c in report.checks where !c.passed { console.append("  breached: \(c.message)") }
+                for w in Report.warnings(report) { console.append("warning: \(w)") }
             }
             let files = ["report.md", "report.html", "summary.json", "junit.xml"].map { (dir as NSString).appendingPathComponent($0) }
-            for (i, f) in files.enumerated() { print(i == 0 ? "report: \(f)" : "        \(f)") }
-            print("run: \(report.run.id) (stored in \(db))")
+            for (i, f) in files.enumerated() { console.append(i == 0 ? "report: \(f)" : "        \(f)") }
+            console.append("run: \(report.run.id) (stored in \(db))")
+            let text = console.joined(separator: "\n") + "\n"
+            if json {
+                FileHandle.standardError.write(Data(text.utf8))
+                FileHandle.standardOutput.write(Data(Report.summaryJSON(report, options: options).utf8))
+            } else {
+                print(text, terminator: "")
+            }
         }
         if breached { throw ExitCode(1) }
     }

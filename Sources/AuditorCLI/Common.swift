@@ -21,6 +21,11 @@ struct ModelOptions: ParsableArguments {
         if let threads, threads < 1 || threads > Int(Int32.max) {
             throw ValidationError("--threads must be between 1 and \(Int32.max)")
         }
+        // "--k 0.2 0.5" leaves 0.5 to the positional CHECKPOINT: say so rather than "no such file".
+        if let c = checkpoint, Double(c) != nil, !FileManager.default.fileExists(atPath: c) {
+            throw ValidationError("CHECKPOINT '\(c)' is a number, not a file: an option takes one value, so give several "
+                                  + "joined by commas (--k 0.2,0.5)")
+        }
     }
 
     func load() throws -> LanguageModel {
@@ -29,7 +34,7 @@ struct ModelOptions: ParsableArguments {
         if checkpoint == nil && !FileManager.default.fileExists(atPath: p) {
             throw ModelError(file: p, "the default checkpoint is not cached: run scripts/setup.sh first, or pass CHECKPOINT")
         }
-        return try LanguageModel.load(path: p)
+        return try loadCheckpoint(p)
     }
 }
 
@@ -79,6 +84,9 @@ func loadAuditable(_ model: ModelOptions, _ remote: EndpointOptions) throws -> a
 }
 
 /// Runs `body`; bad input becomes one line on stderr and exit code 2, never a crash or a stack trace.
+/// Exit codes, one rule: an error that names an option ("--k: ...", a value wrong by itself or for this checkpoint)
+/// is a usage error, exit 64 with the argument parser's "Error: ..." and usage lines, like the values `validate()`
+/// refuses; an error that names a file (data, spec, manifest, checkpoint) is bad input, exit 2, one line.
 func reportingErrors(_ body: () throws -> Void) throws {
     do {
         try body()
@@ -86,6 +94,10 @@ func reportingErrors(_ body: () throws -> Void) throws {
         throw e
     } catch let e as CleanExit {
         throw e
+    } catch let e as ValidationError {
+        throw e
+    } catch let e as InputError where e.namesOption {
+        throw ValidationError(e.description)
     } catch {
         // Every input error type (CheckpointError, ModelError, TokenizerError, InputError, SpecError, StoreError, ...)
         // describes itself as "FILE: problem".

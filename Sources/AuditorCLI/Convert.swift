@@ -44,7 +44,7 @@ struct Convert: ParsableCommand {
             // The output is checked before the (possibly long) load, and again by the writer.
             try LanguageModel.checkOutput(output, format: format, input: input)
             let start = Date()
-            let lm = try LanguageModel.load(path: input)
+            let lm = try loadCheckpoint(input)
             try lm.checkExportable(as: format, to: output)
             let c = lm.config
             let what = format == .gguf ? "GGUF (\(ggufType.rawValue.uppercased()))" : "a Hugging Face folder (F32)"

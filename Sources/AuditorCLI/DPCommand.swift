@@ -96,7 +96,7 @@ struct DPCommand: ParsableCommand {
 /// The most steps `dp noise --epochs` will turn into.
 private let maxEpochSteps = 100_000_000
 
-/// A DPParameterError becomes "--flag: problem", the house form of a bad argument value (exit 2).
+/// A DPParameterError becomes "--flag: problem", the house form of a bad argument value (a usage error, exit 64: see reportingErrors).
 private func dpFlag<T>(_ body: () throws -> T) throws -> T {
     do { return try body() } catch let e as DPParameterError {
         throw InputError("--" + e.parameter, e.problem)

@@ -89,7 +89,7 @@ struct DatasetInferenceCommand: ParsableCommand {
                     + "gradient steps, lambda \(DatasetInference.ridge)) on standardised features of the first halves; "
                     + "one-sided Welch t-test (suspect > validation) on the second halves",
                 "seed": seed,
-                "blind_baseline": ["feature": blind.feature, "auc": blind.auc, "ci95": [blind.lower, blind.upper]],
+                "blind_baseline": ["feature": blind.feature, "auc": ["value": blind.auc, "ci95": [blind.lower, blind.upper]]],
             ]
             if let w = Metrics.blindBaselineWarning(blind) { out["warning"] = w }
             print(jsonLine(out))

@@ -97,6 +97,7 @@ struct Finetune: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
+            try checkCheckpointFolder(model.path)   // a folder without config.json: say so, as every command does
             var spec = FineTuneSpec(checkpoint: model.path, data: data, out: out)
             if model.checkpoint == nil && !FileManager.default.fileExists(atPath: spec.checkpoint) {
                 throw ModelError(file: spec.checkpoint, "the default checkpoint is not cached: run scripts/setup.sh first, or pass CHECKPOINT")
@@ -109,7 +110,7 @@ struct Finetune: ParsableCommand {
             o.weightDecay = weightDecay; o.clip = clip > 0 ? clip : nil; o.seed = seed; o.evalEvery = evalEvery; o.recompute = recompute
             spec.options = o
             if dp {
-                // Values outside their ranges are bad input (exit 2), like the accountant's own checks.
+                // Values outside their ranges name their option: usage errors (exit 64), like the accountant's own checks.
                 if let e = epsilon, !(e > 0 && e.isFinite) { throw InputError("--epsilon", "must be a positive number; got \(e)") }
                 if let d = delta, !(d > 0 && d < 1) { throw InputError("--delta", "must be in (0, 1); got \(d)") }
                 if let s = noise, !(s >= 0 && s.isFinite) { throw InputError("--noise", "must be a number >= 0; got \(s)") }

@@ -90,8 +90,7 @@ struct GhostCommand: ParsableCommand {
                 let done = lastK.filter(\.reproduced).count
                 let ci = try Metrics.clopperPearson(successes: done, trials: texts.count)
                 print(jsonLine(["k": k, "controls": ctl.count, "completed": done, "passphrases": texts.count,
-                                "completion_rate": Double(done) / Double(texts.count),
-                                "completion_lower": ci.lower, "completion_upper": ci.upper,
+                                "completion_rate": ["value": Double(done) / Double(texts.count), "ci95": [ci.lower, ci.upper]],
                                 "perplexity_auc": ppl.auc, "results": rows]))
             }
         }

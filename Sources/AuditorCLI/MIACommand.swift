@@ -21,7 +21,9 @@ struct MIACommand: ParsableCommand {
             bootstrap (--resamples, --seed). threshold: the score above which a text is called a member, set on \
             the non-members so that at most --target-fpr of them exceed it (calibrated and evaluated on the same \
             non-members here: optimistic). blind_baseline: the best model-free separator (length, bag of words); \
-            when it alone separates the sets, they differ in distribution and the AUCs say little (a warning).
+            when it alone separates the sets, they differ in distribution and the AUCs say little (a warning). \
+            Attack names are the metric catalog's (loss, zlib, mink_0.2, minkpp_0.2, reference: the keys thresholds \
+            use, as mia.<attack>.auc); every interval is written {"value": v, "ci95": [lower, upper]}, as in summary.json.
             """)
 
     @OptionGroup var model: ModelOptions
@@ -56,10 +58,10 @@ struct MIACommand: ParsableCommand {
             guard Set(ks).count == ks.count else {
                 throw InputError("--k", "expected comma-separated distinct values in (0, 1], got '\(k)'")
             }
-            let mem = try readJSONLTexts(members, field: field).map(\.text)
-            let non = try readJSONLTexts(nonmembers, field: field).map(\.text)
+            let memRecords = try readJSONLTexts(members, field: field), nonRecords = try readJSONLTexts(nonmembers, field: field)
+            let mem = memRecords.map(\.text), non = nonRecords.map(\.text)
             let lm = try loadAuditable(model, remote)
-            let ref = try reference.map { try LanguageModel.load(path: $0) }
+            let ref = try reference.map { try loadCheckpoint($0) }
             // A served model has no whole-vocabulary statistics: Min-K%++ is left out and said to be unavailable.
             let vocabStats = lm.capabilities.contains(.vocabularyStatistics)
             let scorer = MIAScorer(target: lm, reference: ref,
@@ -96,11 +98,11 @@ struct MIACommand: ParsableCommand {
                 "members": ms.count, "nonmembers": ns.count, "direction": "higher score = more likely member",
                 "tpr_convention": "largest TPR over ROC points with FPR <= the bound",
                 "attacks": attacks,
-                "blind_baseline": ["feature": blind.feature, "auc": blind.auc, "ci95": [blind.lower, blind.upper]],
+                "blind_baseline": ["feature": blind.feature, "auc": ["value": blind.auc, "ci95": [blind.lower, blind.upper]]],
             ]
             if let w = Metrics.blindBaselineWarning(blind) { out["warning"] = w }
             if !vocabStats {
-                out["unavailable"] = ["min_k++": "needs the whole vocabulary's mean and variance of ln p, which \(lm.identity) does not serve"]
+                out["unavailable"] = ["minkpp": "needs the whole vocabulary's mean and variance of ln p, which \(lm.identity) does not serve"]
             }
             let shared = Set(mem).intersection(Set(non)).count
             if shared > 0 {
@@ -111,7 +113,10 @@ struct MIACommand: ParsableCommand {
             if let perText {
                 let sink = try OutputSink(path: perText)
                 for (i, s) in (ms + ns).enumerated() {
-                    var o: [String: Any] = ["index": i < ms.count ? i : i - ms.count, "member": i < ms.count, "tokens": s.tokens]
+                    let index = i < ms.count ? i : i - ms.count
+                    var o: [String: Any] = ["index": index, "member": i < ms.count, "tokens": s.tokens]
+                    // The input's own id, when its line has one: rows can be joined back to the data.
+                    if let id = (i < ms.count ? memRecords[index] : nonRecords[index]).id { o["id"] = id }
                     for (n, v) in s.named(ks: ks) { o[n] = v }
                     try sink.write(jsonLine(o))
                 }

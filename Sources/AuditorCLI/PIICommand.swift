@@ -118,7 +118,7 @@ struct PIICommand: ParsableCommand {
 
     /// Non-blank lines of the known-secrets file, trimmed.
     func readKnown(_ path: String) throws -> [String] {
-        guard let data = FileManager.default.contents(atPath: path) else { throw InputError(path, "cannot read the file") }
+        let data = try readUserFile(path)
         guard let text = String(data: data, encoding: .utf8) else { throw InputError(path, "not valid UTF-8") }
         let lines = text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         if lines.isEmpty { throw InputError(path, "no known secrets (the file is empty)") }

@@ -128,13 +128,13 @@ struct TrapsCommand: ParsableCommand {
                     throw InputError(manifest, "no injected traps: run `traps inject` and pass the manifest it writes")
                 }
                 let lm = try loadAuditable(model, remote)
-                let ref = try reference.map { try LanguageModel.load(path: $0) }
+                let ref = try reference.map { try loadCheckpoint($0) }
                 let d: TrapDetection
                 do { d = try Traps.detect(target: lm, reference: ref, manifest: m, resamples: resamples, seed: seed) } catch let e as TrapsError {
                     throw InputError(manifest, e.description)
                 }
                 func auc(_ a: TrapAUC) -> [String: Any] {
-                    var o: [String: Any] = ["auc": a.auc, "auc_lower": a.lower, "auc_upper": a.upper, "injected": a.injected, "controls": a.controls]
+                    var o: [String: Any] = ["auc": ["value": a.auc, "ci95": [a.lower, a.upper]], "injected": a.injected, "controls": a.controls]
                     if let r = a.repetitions { o["repetitions"] = r }
                     return o
                 }

@@ -113,8 +113,8 @@ final class MIAScorerTests: XCTestCase {
         XCTAssertEqual(r.referenceRatio, 1)
         XCTAssertEqual(r.zlib, -2.2 / Double(MIA.zlibLength("x aa bbb c dddd e")), accuracy: 1e-15)
         XCTAssertEqual(r.named(ks: [0.2, 0.4]).map(\.name),
-                       ["loss", "zlib", "min_k@0.2", "min_k@0.4", "min_k++@0.2", "min_k++@0.4", "lowercase", "recall",
-                        "ref_diff", "ref_ratio"])
+                       ["loss", "zlib", "mink_0.2", "mink_0.4", "minkpp_0.2", "minkpp_0.4", "lowercase", "recall",
+                        "reference", "reference_ratio"])
         let plain = try MIAScorer(target: WordModel(), options: MIAOptions(lowercase: false)).score(["a bb ccc d e f"])[0]
         XCTAssertNil(plain.lowercase); XCTAssertNil(plain.recall); XCTAssertNil(plain.referenceDifference)
     }

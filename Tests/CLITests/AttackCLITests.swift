@@ -87,7 +87,10 @@ final class AttackCLITests: XCTestCase {
 
     func testMIAEveryAttackWithIntervalsAndHandComputedAUC() throws {
         let dir = scratchDirectory()
-        let mem = try jsonl(members, "members.jsonl", in: dir), non = try jsonl(nonMembers, "nonmembers.jsonl", in: dir)
+        // Members carry ids (echoed in --per-text rows); non-members do not.
+        let mem = try writeLines(members.enumerated().map { json(["id": "m\($0.offset)", "text": $0.element]) },
+                                 to: dir.appendingPathComponent("members.jsonl"))
+        let non = try jsonl(nonMembers, "nonmembers.jsonl", in: dir)
         let perText = dir.appendingPathComponent("per-text.jsonl").path
         let r = ok(["mia", llama, "--members", mem, "--nonmembers", non, "--reference", gpt2, "--k", "0.2,0.5",
                     "--recall-prefix", "The weather was cold and grey all week.", "--resamples", "200", "--per-text", perText])
@@ -96,8 +99,8 @@ final class AttackCLITests: XCTestCase {
         XCTAssertEqual(out["nonmembers"] as? Int, nonMembers.count)
         let attacks = try XCTUnwrap(out["attacks"] as? [[String: Any]])
         let names = attacks.compactMap { $0["attack"] as? String }
-        XCTAssertEqual(names, ["loss", "zlib", "min_k@0.2", "min_k@0.5", "min_k++@0.2", "min_k++@0.5", "lowercase", "recall",
-                               "ref_diff", "ref_ratio"])
+        XCTAssertEqual(names, ["loss", "zlib", "mink_0.2", "mink_0.5", "minkpp_0.2", "minkpp_0.5", "lowercase", "recall",
+                               "reference", "reference_ratio"])
         for a in attacks {
             let name = a["attack"] as? String ?? "?"
             for metric in ["auc", "tpr_at_fpr_1pct", "tpr_at_fpr_0.1pct"] {
@@ -124,6 +127,8 @@ final class AttackCLITests: XCTestCase {
         XCTAssertEqual(rows.count, members.count + nonMembers.count)
         XCTAssertEqual(rows.map { $0["member"] as? Bool }, members.map { _ in true } + nonMembers.map { _ in false })
         XCTAssertEqual(rows.map { $0["index"] as? Int }, Array(members.indices) + Array(nonMembers.indices))
+        // Each row echoes its input's id when the input line has one.
+        XCTAssertEqual(rows.map { $0["id"] as? String }, members.indices.map { "m\($0)" } + nonMembers.map { _ in nil })
         for a in attacks {
             let name = try XCTUnwrap(a["attack"] as? String)
             let scores = try rows.map { try XCTUnwrap(num($0[name]), "per-text \(name)") }
@@ -168,11 +173,12 @@ final class AttackCLITests: XCTestCase {
         let warning = try XCTUnwrap(out["warning"] as? String, "long members, short non-members: the warning")
         XCTAssertTrue(warning.contains("blind baseline"), warning)
         let blind = try XCTUnwrap(out["blind_baseline"] as? [String: Any])
-        XCTAssertEqual(num(blind["auc"]), 1.0, "length alone separates them")
-        XCTAssertGreaterThan(pair(blind["ci95"]).first ?? 0, 0.6)
+        let blindAUC = try XCTUnwrap(blind["auc"] as? [String: Any], "one interval shape: {value, ci95}")
+        XCTAssertEqual(num(blindAUC["value"]), 1.0, "length alone separates them")
+        XCTAssertGreaterThan(pair(blindAUC["ci95"]).first ?? 0, 0.6)
         // Without lowercase and reference, those attacks are absent.
         let names = (out["attacks"] as? [[String: Any]] ?? []).compactMap { $0["attack"] as? String }
-        XCTAssertEqual(names, ["loss", "zlib", "min_k@0.2", "min_k++@0.2"])
+        XCTAssertEqual(names, ["loss", "zlib", "mink_0.2", "minkpp_0.2"])
     }
 
     func testMIABadInput() throws {
@@ -196,13 +202,13 @@ final class AttackCLITests: XCTestCase {
         assertBadInput(["mia", llama, "--members", mem, "--nonmembers", non, "--reference", missing], file: missing,
                        problem: "no such file")
 
-        // Bad values of --k are bad input naming the flag (parsed in run()), exit 2.
+        // Bad values of --k are usage errors naming the flag (parsed in run()), exit 64 as --threads 0 is.
         // ("--k -0.2" would be read as an option: a usage error, 64; "--k=-0.2" gets the value through.)
         for k in ["0", "abc", "1.5", "-0.2", "0.2,,0.5", "", "0.2,0.2"] {
             let flag = k.hasPrefix("-") ? ["--k=\(k)"] : ["--k", k]
-            assertBadInput(["mia", llama, "--members", mem, "--nonmembers", non] + flag, file: "--k", problem: "'\(k)'")
+            assertUsageError(["mia", llama, "--members", mem, "--nonmembers", non] + flag, option: "--k", problem: "'\(k)'")
         }
-        assertBadInput(["mia", llama, "--members", mem, "--nonmembers", non, "--recall-prefix", ""], file: "--recall-prefix",
+        assertUsageError(["mia", llama, "--members", mem, "--nonmembers", non, "--recall-prefix", ""], option: "--recall-prefix",
                        problem: "tokenises to nothing")
     }
 
@@ -329,7 +335,7 @@ final class AttackCLITests: XCTestCase {
         assertBadInput(["extract", llama, "--input", input, "--prefix", String(n[0] - 8), "--suffix", "8"], file: input,
                        problem: "text 2 has \(n[1]) tokens, fewer than prefix + suffix = \(n[0])")
         // prefix + suffix beyond the model's context of 256.
-        assertBadInput(["extract", llama, "--input", input, "--prefix", "250", "--suffix", "8"], file: "--prefix",
+        assertUsageError(["extract", llama, "--input", input, "--prefix", "250", "--suffix", "8"], option: "--prefix",
                        problem: "exceeds the model's context (256)")
         // Flag values checked before any work are usage errors (64).
         // (top-p 0 used to run and report p_z = 0 for every sample.)
@@ -474,15 +480,15 @@ final class AttackCLITests: XCTestCase {
         assertBadInput(["canary", "exposure", llama, "--manifest", badFormat], file: badFormat, problem: "c: canary format 'x' has no")
 
         let out = dir.appendingPathComponent("never.json").path
-        assertBadInput(["canary", "generate", "--format", "pin {digits:3}", "--repetitions", "1,x", "-o", out],
-                       file: "--repetitions", problem: "'1,x'")
-        assertBadInput(["canary", "generate", "--format", "pin {digits:3}", "--repetitions", "0", "-o", out],
-                       file: "--repetitions", problem: "positive")
-        assertBadInput(["canary", "generate", "--format", "no slot here", "-o", out], file: "--format", problem: "no {kind:length} slot")
-        assertBadInput(["canary", "generate", "--format", "pin {digits:x}", "-o", out], file: "--format", problem: "must be digits:N")
-        assertBadInput(["canary", "generate", "--format", "pin {digits:1}", "--repetitions", "1", "--per-repetition", "6", "-o", out],
-                       file: "--format", problem: "too small")
-        assertBadInput(["canary", "generate", "--format", "pin {words:2}", "-o", out], file: "--format", problem: "word list")
+        assertUsageError(["canary", "generate", "--format", "pin {digits:3}", "--repetitions", "1,x", "-o", out],
+                       option: "--repetitions", problem: "'1,x'")
+        assertUsageError(["canary", "generate", "--format", "pin {digits:3}", "--repetitions", "0", "-o", out],
+                       option: "--repetitions", problem: "positive")
+        assertUsageError(["canary", "generate", "--format", "no slot here", "-o", out], option: "--format", problem: "no {kind:length} slot")
+        assertUsageError(["canary", "generate", "--format", "pin {digits:x}", "-o", out], option: "--format", problem: "must be digits:N")
+        assertUsageError(["canary", "generate", "--format", "pin {digits:1}", "--repetitions", "1", "--per-repetition", "6", "-o", out],
+                       option: "--format", problem: "too small")
+        assertUsageError(["canary", "generate", "--format", "pin {words:2}", "-o", out], option: "--format", problem: "word list")
         XCTAssertFalse(FileManager.default.fileExists(atPath: out), "no manifest written by a failed run")
         // (0 used to write an empty manifest; -1 used to hang.)
         for bad in [["--per-repetition", "0"], ["--per-repetition=-1"]] {

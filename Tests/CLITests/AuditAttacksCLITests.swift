@@ -68,9 +68,10 @@ final class AuditAttacksCLITests: XCTestCase {
         let m = ok(["mia", llama, "--members", mem, "--nonmembers", non, "--k", "0.2", "--resamples", "300", "--seed", "11", "--no-lowercase"])
         let out = try XCTUnwrap(jsonObjects(m.out).first)
         let attacks = try XCTUnwrap(out["attacks"] as? [[String: Any]])
-        let names = ["loss": "loss", "zlib": "zlib", "min_k@0.2": "mink_0.2", "min_k++@0.2": "minkpp_0.2"]
+        // One vocabulary: `mia` names each attack as the audit's metric keys do.
+        let names = ["loss", "zlib", "mink_0.2", "minkpp_0.2"]
         for a in attacks {
-            guard let n = a["attack"] as? String, let key = names[n] else { continue }
+            guard let key = a["attack"] as? String, names.contains(key) else { continue }
             let auc = try XCTUnwrap(a["auc"] as? [String: Any])
             let ci = try XCTUnwrap(auc["ci95"] as? [Double])
             let stored = try metric(run, "mia.\(key).auc")
@@ -78,9 +79,9 @@ final class AuditAttacksCLITests: XCTestCase {
             XCTAssertEqual(stored.lower!, ci[0], accuracy: 1e-12, key)
             XCTAssertEqual(stored.upper!, ci[1], accuracy: 1e-12, key)
         }
-        XCTAssertEqual(Set(attacks.compactMap { $0["attack"] as? String }).intersection(names.keys).count, 4)
+        XCTAssertEqual(Set(attacks.compactMap { $0["attack"] as? String }).intersection(names).count, 4)
         let blind = try XCTUnwrap(out["blind_baseline"] as? [String: Any])
-        XCTAssertEqual(try metric(run, "mia.blind_baseline.auc").value, try XCTUnwrap(blind["auc"] as? Double), accuracy: 1e-12)
+        XCTAssertEqual(try metric(run, "mia.blind_baseline.auc").value, try XCTUnwrap((blind["auc"] as? [String: Any])?["value"] as? Double), accuracy: 1e-12)
     }
 
     func testTrapFiguresEqualTheTrapsDetectCommand() throws {
@@ -105,9 +106,11 @@ final class AuditAttacksCLITests: XCTestCase {
         let out = try XCTUnwrap(jsonObjects(d.out).first)
         let overall = try XCTUnwrap(out["overall"] as? [String: Any])
         let auc = try metric(run, "traps.auc")
-        XCTAssertEqual(auc.value, try XCTUnwrap(overall["auc"] as? Double), accuracy: 1e-12)
-        XCTAssertEqual(auc.lower!, try XCTUnwrap(overall["auc_lower"] as? Double), accuracy: 1e-12)
-        XCTAssertEqual(auc.upper!, try XCTUnwrap(overall["auc_upper"] as? Double), accuracy: 1e-12)
+        // One interval shape, as summary.json writes it: {"value": v, "ci95": [lower, upper]}.
+        let detected = try XCTUnwrap(overall["auc"] as? [String: Any]), ci = try XCTUnwrap(detected["ci95"] as? [Double])
+        XCTAssertEqual(auc.value, try XCTUnwrap(detected["value"] as? Double), accuracy: 1e-12)
+        XCTAssertEqual(auc.lower!, ci[0], accuracy: 1e-12)
+        XCTAssertEqual(auc.upper!, ci[1], accuracy: 1e-12)
         XCTAssertEqual(run.findings.filter { $0.kind == "trap" }.count, 5)
         XCTAssertEqual(run.checks.map(\.passed), [true])
         XCTAssertEqual(run.run.status, .passed)

@@ -161,6 +161,22 @@ final class AuditCLITests: XCTestCase {
         XCTAssertFalse(q.contains { $0.hasPrefix("warning: ") || $0.hasPrefix("  breached: ") }, quiet.out)
     }
 
+    /// --json: stdout is the summary alone, byte for byte what summary.json holds; the verdict, warnings and paths
+    /// go to stderr; the exit status still gates.
+    func testAuditJSONPrintsOnlyTheSummaryOnStdout() throws {
+        let (dir, spec) = try setUpAudit(thresholds: ["mia.loss.auc <= 1.0", "canary.exposure.max <= 0.0001"], extraction: false)
+        let r = audit(spec, in: dir, ["--json"])
+        XCTAssertEqual(r.code, 1, r.err)
+        let doc = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(r.out.utf8)) as? [String: Any], r.out)
+        let id = try XCTUnwrap((doc["run"] as? [String: Any])?["id"] as? String)
+        let summary = dir.appendingPathComponent("reports").appendingPathComponent(id).appendingPathComponent("summary.json")
+        XCTAssertEqual(r.out, read(summary))
+        XCTAssertNotNil((doc["metrics"] as? [String: Any])?["mia.loss.auc"])
+        XCTAssertTrue(r.err.contains("BREACH: 1 of 2 thresholds breached: "), r.err)
+        XCTAssertTrue(r.err.contains("run: \(id) "), r.err)
+        XCTAssertTrue(r.err.contains(summary.path), r.err)
+    }
+
     func testBreachedThresholdExitsOneAndJUnitNamesIt() throws {
         let (dir, spec) = try setUpAudit(thresholds: ["mia.loss.auc <= 1.0", "canary.exposure.max <= 0.0001"], extraction: false)
         let r = audit(spec, in: dir)

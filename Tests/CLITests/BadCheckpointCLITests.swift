@@ -207,13 +207,15 @@ final class BadCheckpointCLITests: XCTestCase {
         assertBadInput(["generate", missing, "--prompt", "hi"], file: missing, problem: "no such file or directory")
     }
 
+    /// A folder without config.json is named as the folder and said not to be a checkpoint folder, with what it lacks.
     func testDirectoryWithoutConfig() throws {
         let empty = scratchDirectory()
-        try assertRejected(empty.path, file: empty.appendingPathComponent("config.json").path, problem: "missing config.json")
+        try assertRejected(empty.path, file: empty.path,
+                           problem: "is a directory but not a checkpoint folder: it has no config.json, model.safetensors (or its index), tokenizer.json")
         let weightsOnly = try scratchCopy("tiny/neox")
         try FileManager.default.removeItem(at: weightsOnly.appendingPathComponent("config.json"))
-        assertBadInput(["inspect", weightsOnly.path], file: weightsOnly.appendingPathComponent("config.json").path,
-                       problem: "missing config.json")
+        assertBadInput(["inspect", weightsOnly.path], file: weightsOnly.path,
+                       problem: "is a directory but not a checkpoint folder: it has no config.json (")
     }
 
     func testFileThatIsNeitherFormat() throws {

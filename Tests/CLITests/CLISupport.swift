@@ -255,3 +255,16 @@ extension Array where Element == UInt8 {
 
 func readBytes(_ url: URL) throws -> [UInt8] { [UInt8](try Data(contentsOf: url)) }
 func writeBytes(_ bytes: [UInt8], to url: URL) throws { try Data(bytes).write(to: url) }
+
+/// Runs `args` and checks the usage-error contract for a bad option value: exit code 64, empty stdout, and stderr
+/// starting "Error: `option`: " (the argument parser's form) and containing `problem`.
+func assertUsageError(_ args: [String], option: String, problem: String, file: StaticString = #filePath, line: UInt = #line) {
+    let r = runAuditor(args, file: file, line: line)
+    let what = "auditor " + args.joined(separator: " ")
+    assertNoCrash(r, what, file: file, line: line)
+    XCTAssertEqual(r.code, 64, "\(what): exit code\nstderr:\n\(r.err)", file: file, line: line)
+    XCTAssertEqual(r.out, "", "\(what): stdout must be empty", file: file, line: line)
+    let first = String(r.err.split(separator: "\n").first { !$0.hasPrefix("progress: ") } ?? "")
+    XCTAssertTrue(first.hasPrefix("Error: \(option): "), "\(what): expected 'Error: \(option): ', got:\n\(r.err)", file: file, line: line)
+    XCTAssertTrue(first.contains(problem), "\(what): expected '\(problem)' in:\n\(first)", file: file, line: line)
+}

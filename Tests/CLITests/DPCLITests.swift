@@ -55,19 +55,19 @@ final class DPCLITests: XCTestCase {
 
     func testBadInput() {
         let eps = ["dp", "epsilon", "--q", "0.01", "--noise", "1", "--steps", "100"]
-        assertBadInput(eps + ["--delta", "1"], file: "--delta", problem: "must be in (0, 1); got 1.0")
-        assertBadInput(eps + ["--delta", "1.5", "--accountant", "pld"], file: "--delta", problem: "got 1.5")
-        assertBadInput(eps + ["--delta=-1e-5"], file: "--delta", problem: "must be in (0, 1)")
-        assertBadInput(["dp", "epsilon", "--q", "1.5", "--noise", "1", "--steps", "100", "--delta", "1e-5"], file: "--q",
+        assertUsageError(eps + ["--delta", "1"], option: "--delta", problem: "must be in (0, 1); got 1.0")
+        assertUsageError(eps + ["--delta", "1.5", "--accountant", "pld"], option: "--delta", problem: "got 1.5")
+        assertUsageError(eps + ["--delta=-1e-5"], option: "--delta", problem: "must be in (0, 1)")
+        assertUsageError(["dp", "epsilon", "--q", "1.5", "--noise", "1", "--steps", "100", "--delta", "1e-5"], option: "--q",
                        problem: "in (0, 1]; got 1.5")
-        assertBadInput(["dp", "epsilon", "--q", "0", "--noise", "1", "--steps", "100", "--delta", "1e-5"], file: "--q", problem: "got 0.0")
-        assertBadInput(["dp", "epsilon", "--q", "0.1", "--noise=-1", "--steps", "100", "--delta", "1e-5"], file: "--noise", problem: "got -1.0")
-        assertBadInput(["dp", "epsilon", "--q", "0.1", "--noise", "1", "--steps=-5", "--delta", "1e-5"], file: "--steps", problem: "got -5")
+        assertUsageError(["dp", "epsilon", "--q", "0", "--noise", "1", "--steps", "100", "--delta", "1e-5"], option: "--q", problem: "got 0.0")
+        assertUsageError(["dp", "epsilon", "--q", "0.1", "--noise=-1", "--steps", "100", "--delta", "1e-5"], option: "--noise", problem: "got -1.0")
+        assertUsageError(["dp", "epsilon", "--q", "0.1", "--noise", "1", "--steps=-5", "--delta", "1e-5"], option: "--steps", problem: "got -5")
         let noise = ["dp", "noise", "--delta", "1e-5", "--q", "0.01", "--steps", "100"]
-        assertBadInput(noise + ["--epsilon", "0"], file: "--epsilon", problem: "must be finite and > 0; got 0.0")
-        assertBadInput(noise + ["--epsilon=-3"], file: "--epsilon", problem: "got -3.0")
-        assertBadInput(["dp", "noise", "--epsilon", "1", "--delta", "1e-5", "--q", "0.01"], file: "--steps", problem: "give --steps or --epochs")
-        assertBadInput(noise + ["--epsilon", "1", "--epochs", "2"], file: "--epochs", problem: "not both")
-        assertBadInput(["dp", "noise", "--epsilon", "1", "--delta", "1e-5", "--q", "2", "--epochs", "2"], file: "--q", problem: "got 2.0")
+        assertUsageError(noise + ["--epsilon", "0"], option: "--epsilon", problem: "must be finite and > 0; got 0.0")
+        assertUsageError(noise + ["--epsilon=-3"], option: "--epsilon", problem: "got -3.0")
+        assertUsageError(["dp", "noise", "--epsilon", "1", "--delta", "1e-5", "--q", "0.01"], option: "--steps", problem: "give --steps or --epochs")
+        assertUsageError(noise + ["--epsilon", "1", "--epochs", "2"], option: "--epochs", problem: "not both")
+        assertUsageError(["dp", "noise", "--epsilon", "1", "--delta", "1e-5", "--q", "2", "--epochs", "2"], option: "--q", problem: "got 2.0")
     }
 }

@@ -63,8 +63,8 @@ final class FinetuneCLITests: XCTestCase {
                        problem: "every token is masked")
         let train = try data(dir, texts)
         assertBadInput(["finetune", llama, "--data", train, "--out", llama], file: llama, problem: "is the input checkpoint")
-        assertBadInput(["finetune", llama, "--data", train, "--method", "lora", "--targets", "q,c_attn", "--out", out],
-                       file: "--targets", problem: "unknown target module 'c_attn'")
+        assertUsageError(["finetune", llama, "--data", train, "--method", "lora", "--targets", "q,c_attn", "--out", out],
+                       option: "--targets", problem: "unknown target module 'c_attn'")
         XCTAssertFalse(FileManager.default.fileExists(atPath: out), "nothing written")
         let r = run(["finetune", llama, "--data", train, "--method", "dora", "--out", out])
         XCTAssertEqual(r.code, 64, r.err)

@@ -54,12 +54,12 @@ final class FinetuneDPCLITests: XCTestCase {
         let out = dir.appendingPathComponent("out").path
         let train = try trainingData(dir, count: 6)
         let base = ["finetune", llama, "--data", train, "--steps", "2", "--out", out]
-        assertBadInput(base + ["--dp", "--epsilon", "8", "--delta", "1"], file: "--delta", problem: "must be in (0, 1); got 1.0")
-        assertBadInput(base + ["--dp", "--epsilon", "0"], file: "--epsilon", problem: "must be a positive number; got 0.0")
+        assertUsageError(base + ["--dp", "--epsilon", "8", "--delta", "1"], option: "--delta", problem: "must be in (0, 1); got 1.0")
+        assertUsageError(base + ["--dp", "--epsilon", "0"], option: "--epsilon", problem: "must be a positive number; got 0.0")
         assertBadInput(base + ["--dp", "--epsilon", "8", "--batch-size", "8"], file: train,
                        problem: "6 examples is smaller than the expected batch of 8")
-        assertBadInput(base + ["--dp", "--batch-size", "2"], file: "--dp", problem: "needs --epsilon")
-        assertBadInput(base + ["--dp", "--noise", "0.3", "--epsilon", "1", "--batch-size", "2"], file: "--noise",
+        assertUsageError(base + ["--dp", "--batch-size", "2"], option: "--dp", problem: "needs --epsilon")
+        assertUsageError(base + ["--dp", "--noise", "0.3", "--epsilon", "1", "--batch-size", "2"], option: "--noise",
                        problem: "more than --epsilon 1")
         XCTAssertFalse(FileManager.default.fileExists(atPath: out), "nothing written")
         // A delta at or above 1/N is allowed, with a warning.

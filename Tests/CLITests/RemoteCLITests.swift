@@ -48,9 +48,9 @@ final class RemoteCLITests: XCTestCase {
         XCTAssertEqual(r.code, 0, r.err)
         let o = try XCTUnwrap(try lines(r.out).first)
         let names = try XCTUnwrap(o["attacks"] as? [[String: Any]]).compactMap { $0["attack"] as? String }
-        XCTAssertEqual(names, ["loss", "zlib", "min_k@0.2"])
+        XCTAssertEqual(names, ["loss", "zlib", "mink_0.2"])
         let unavailable = try XCTUnwrap(o["unavailable"] as? [String: String])
-        XCTAssertTrue(unavailable["min_k++"]?.contains("whole vocabulary") == true, "\(unavailable)")
+        XCTAssertTrue(unavailable["minkpp"]?.contains("whole vocabulary") == true, "\(unavailable)")
     }
 
     func testExtractThroughServerAgreesWithLocalFolder() throws {

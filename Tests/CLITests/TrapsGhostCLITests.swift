@@ -60,11 +60,11 @@ final class TrapsGhostCLITests: XCTestCase {
         let r = try XCTUnwrap(jsonObjects(d.out).first)
         XCTAssertEqual(r["statistic"] as? String, "ppl_reference/ppl_target")
         let overall = try XCTUnwrap(r["overall"] as? [String: Any])
-        XCTAssertEqual(overall["auc"] as? Double, 0.5)
+        XCTAssertEqual((overall["auc"] as? [String: Any])?["value"] as? Double, 0.5)
         XCTAssertEqual(overall["injected"] as? Int, 3); XCTAssertEqual(overall["controls"] as? Int, 1)
         let byRep = try XCTUnwrap(r["by_repetition"] as? [[String: Any]])
         XCTAssertEqual(byRep.compactMap { $0["repetitions"] as? Int }, [1, 2, 3])
-        XCTAssertEqual(byRep.compactMap { $0["auc"] as? Double }, [0.5, 0.5, 0.5])
+        XCTAssertEqual(byRep.compactMap { ($0["auc"] as? [String: Any])?["value"] as? Double }, [0.5, 0.5, 0.5])
         let rows = try XCTUnwrap(r["traps"] as? [[String: Any]])
         XCTAssertEqual(rows.count, 4)
         for row in rows {
@@ -179,8 +179,9 @@ final class TrapsGhostCLITests: XCTestCase {
         let r = try XCTUnwrap(jsonObjects(t.out).first)
         XCTAssertEqual(r["k"] as? Int, 1); XCTAssertEqual(r["controls"] as? Int, 20); XCTAssertEqual(r["passphrases"] as? Int, 4)
         let done = try XCTUnwrap(r["completed"] as? Int)
-        XCTAssertEqual(r["completion_rate"] as? Double, Double(done) / 4)
-        let lo = try XCTUnwrap(r["completion_lower"] as? Double), hi = try XCTUnwrap(r["completion_upper"] as? Double)
+        let rate = try XCTUnwrap(r["completion_rate"] as? [String: Any], "one interval shape: {value, ci95}")
+        XCTAssertEqual(rate["value"] as? Double, Double(done) / 4)
+        let ci = try XCTUnwrap(rate["ci95"] as? [Double]), lo = ci[0], hi = ci[1]
         XCTAssertTrue(lo <= Double(done) / 4 && Double(done) / 4 <= hi)
         if done == 0 { XCTAssertEqual(lo, 0); XCTAssertEqual(hi, 1 - pow(0.025, 0.25), accuracy: 1e-9) }   // k = 0 of n = 4
         let rows = try XCTUnwrap(r["results"] as? [[String: Any]])

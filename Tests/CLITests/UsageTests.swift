@@ -85,6 +85,13 @@ final class UsageTests: XCTestCase {
             (["inspect", llama, "--jsn"], "--jsn"),
             (["inspect", llama, "--threads=0"], "--threads must be between 1"),
             (["score", llama, "--input", "x.jsonl", "--threads", "10000000000"], "--threads must be between 1"),
+            // Option values checked after parsing are usage errors too, the same kind as --threads 0 (issue 15).
+            (["mia", llama, "--members", "x.jsonl", "--nonmembers", "x.jsonl", "--k", "2"], "Error: --k: expected comma-separated"),
+            (["mia", llama, "--members", "x.jsonl", "--nonmembers", "x.jsonl", "--k", "0.2", "0.5"], "Error: Unexpected argument '0.5'"),
+            (["mia", "--members", "x.jsonl", "--nonmembers", "x.jsonl", "--k", "0.2", "0.5"], "CHECKPOINT '0.5' is a number"),
+            (["dataset-inference", llama, "--suspect", "x.jsonl", "--validation", "x.jsonl", "--k", "0"], "Error: --k: expected"),
+            (["dp", "epsilon", "--q", "1.5", "--noise", "1", "--steps", "100", "--delta", "1e-5"], "Error: --q: "),
+            (["canary", "generate", "--format", "no slot here", "-o", "x.json"], "Error: --format: "),
         ]
         for (args, needle) in cases {
             let r = run(args)

@@ -15,7 +15,7 @@ public struct AuditedModel {
 
     /// A checkpoint on this machine (GGUF file or Hugging Face folder), hashed file by file.
     public static func local(path: String, role: String) throws -> AuditedModel {
-        let lm = try LanguageModel.load(path: path)
+        let lm = try loadCheckpoint(path)
         return AuditedModel(model: lm, record: try checkpointRecord(lm, role: role))
     }
 

@@ -68,7 +68,7 @@ public struct AuditSpec: Sendable {
 
 /// Reads and validates a spec. Throws SpecError (with a place) or InputError (unreadable file).
 public func loadAuditSpec(_ path: String) throws -> AuditSpec {
-    guard let data = FileManager.default.contents(atPath: path) else { throw InputError(path, "cannot read the audit spec") }
+    let data = try readUserFile(path, cannotRead: "cannot read the audit spec")
     guard let text = String(data: data, encoding: .utf8) else { throw InputError(path, "not valid UTF-8") }
     let node: Node
     do {

@@ -1,0 +1,37 @@
+// Opening what the user names: a file where a file is expected, a checkpoint folder where a checkpoint is expected.
+// Every reader of the user's files and checkpoints goes through these, so a directory in the wrong place gets one
+// answer everywhere ("is a directory"), not a command-specific "cannot read the file".
+import Foundation
+import Model
+
+/// True when `path` exists and is a directory (symbolic links followed).
+func isDirectory(_ path: String) -> Bool {
+    var isDir: ObjCBool = false
+    return FileManager.default.fileExists(atPath: path, isDirectory: &isDir) && isDir.boolValue
+}
+
+/// The bytes of the user's file at `path`; a directory is refused as one, anything else unreadable with `cannotRead`.
+public func readUserFile(_ path: String, cannotRead: String = "cannot read the file") throws -> Data {
+    if isDirectory(path) { throw InputError(path, "is a directory, not a file") }
+    guard let data = FileManager.default.contents(atPath: path) else { throw InputError(path, cannotRead) }
+    return data
+}
+
+/// Refuses a directory that is not a Hugging Face checkpoint folder (no config.json), naming what it lacks.
+public func checkCheckpointFolder(_ path: String) throws {
+    guard isDirectory(path) else { return }
+    let fm = FileManager.default
+    func has(_ name: String) -> Bool { fm.fileExists(atPath: (path as NSString).appendingPathComponent(name)) }
+    guard !has("config.json") else { return }
+    var lacks = ["config.json"]
+    if !has("model.safetensors") && !has("model.safetensors.index.json") { lacks.append("model.safetensors (or its index)") }
+    if !has("tokenizer.json") { lacks.append("tokenizer.json") }
+    throw InputError(path, "is a directory but not a checkpoint folder: it has no \(lacks.joined(separator: ", ")) "
+                     + "(a Hugging Face checkpoint folder holds config.json, model.safetensors and tokenizer.json; or give a GGUF file)")
+}
+
+/// `LanguageModel.load` after `checkCheckpointFolder`.
+public func loadCheckpoint(_ path: String) throws -> LanguageModel {
+    try checkCheckpointFolder(path)
+    return try LanguageModel.load(path: path)
+}

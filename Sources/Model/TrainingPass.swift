@@ -57,6 +57,11 @@ public final class TrainingPass {
     private var training = false
     let scratch = Scratch()
     let gradBlocks: [BlockParams]?
+    // Unlearning hooks (TrainingHooks.swift); nil leaves the pass as it was.
+    /// Replaces next-token cross-entropy with a loss on each row's logits (KL to a reference, inverted hinge, ...).
+    public var rowLoss: RowLoss? = nil
+    /// Sees every linear layer's input and output gradient during the backward (K-FAC factors).
+    public var linearObserver: LinearObserver? = nil
 
     public init(model: TransformerModel, lora: LoRA? = nil, recompute: Bool = false) {
         self.model = model
@@ -137,7 +142,7 @@ public final class TrainingPass {
         let dxf = backward ? scratch.get("dxf", N * C) : nil
         dxf?.update(repeating: 0, count: N * C)
         let headGrad: UnsafeMutablePointer<Float>? = backward ? g(c.tiedEmbeddings ? "embed.weight" : "head.weight") : nil
-        let sum = r.targets.withUnsafeBufferPointer { t in
+        let sum = customRowLoss(r, dxf, headGrad, xf, scale: scale) ?? r.targets.withUnsafeBufferPointer { t in
             r.weights.withUnsafeBufferPointer { w in
                 Kernels.crossEntropyForwardBackward(dxf, headGrad, xf, model.head, t.baseAddress!, w.baseAddress!,
                                                    N: N, C: C, V: c.vocabSize, gradScale: scale, scratch: scratch, chunk: 256)
@@ -290,6 +295,7 @@ public final class TrainingPass {
                                 _ dout: UnsafePointer<Float>, _ inp: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ N: Int) {
         let (IN, OUT) = slot.shape(model.config)!
         Kernels.matmulBackward(dinp, dw, dbias, dout, inp, w, N: N, IC: IN, OC: OUT)
+        linearObserver?.observe(layer: l, slot: slot, input: inp, outputGradient: dout, rows: N, inputs: IN, outputs: OUT)
         guard let lora, let A = lora.a(l, slot), let B = lora.b(l, slot) else { return }
         let R = lora.config.rank, name = "blk.\(l).\(slot.rawValue)"
         let t = scratch.get("\(act.prefix).\(slot).t", N * R)

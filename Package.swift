@@ -43,7 +43,8 @@ let package = Package(
         .target(name: "Training", dependencies: ["Model", "Tensor", "Checkpoint", "Stats"], swiftSettings: optimise),
         .target(name: "Unlearning", dependencies: ["Training", "Model", "Tensor", "Stats"], swiftSettings: optimise),
         .target(name: "Store", dependencies: ["CSQLite"]),
-        .target(name: "Experiments", dependencies: ["Audit", "Training", "Model", "Checkpoint", "Store"]),
+        .target(name: "Experiments", dependencies: ["Audit", "Training", "Unlearning", "Model", "Checkpoint", "Store", "Tensor",
+                                                  .product(name: "Yams", package: "Yams")]),
         .target(name: "Report", dependencies: ["Store", "Stats", "CCmark"]),
         .target(name: "Audit", dependencies: [
             "Attacks", "LM", "Stats", "Model", "Checkpoint", "Store",
@@ -51,7 +52,7 @@ let package = Package(
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
         .target(name: "AuditorCLI", dependencies: [
-            "Audit", "Experiments", "Training", "Model", "Tensor", "LM", "Stats", "Attacks", "Store", "Report",
+            "Audit", "Experiments", "Training", "Unlearning", "Model", "Tensor", "LM", "Stats", "Attacks", "Store", "Report",
             .product(name: "Yams", package: "Yams"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),

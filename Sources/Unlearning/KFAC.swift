@@ -132,7 +132,8 @@ public enum KFAC {
     public static func edit(model: TransformerModel, factors: [LayerRef: KFACFactors], rho: Double) throws -> [KFACEditReport] {
         guard rho > 0 && rho <= 1 else { throw UnlearningError("rho must be in (0, 1], got \(rho)") }
         var reports: [KFACEditReport] = []
-        for key in factors.keys.sorted(by: { ($0.layer, $0.slot.rawValue) < ($1.layer, $1.slot.rawValue) }) {
+        let order = { (k: LayerRef) in (k.layer, LinearSlot.allCases.firstIndex(of: k.slot)!) }
+        for key in factors.keys.sorted(by: { order($0) < order($1) }) {
             let start = Date(), f = factors[key]!, IN = f.inputs, OUT = f.outputs
             guard let eA = Eigen.symmetric(f.A, n: IN), let eG = Eigen.symmetric(f.G, n: OUT) else {
                 throw UnlearningError("\(key): the eigensolver did not converge")

@@ -174,7 +174,7 @@ public enum Unlearn {
             let generate: () -> [[Int]] = {
                 // The adapters are not in the inference path: generate from a merged copy.
                 guard let lora else { return lm.model.generate(prompts: prompts, maxNewTokens: 24) }
-                let copy = UnlearningObjective.frozenReference(of: TrainingPass(model: lm.model)).model
+                let copy = UnlearningObjective.copy(of: lm.model)
                 lora.merge(into: copy)
                 return copy.generate(prompts: prompts, maxNewTokens: 24)
             }
@@ -352,6 +352,6 @@ public enum Unlearn {
                 md += "| \(cell(redact(lm.tokenizer.decode(p)))) | \(cell(redact(lm.tokenizer.decode(generations.0[i])))) | \(cell(redact(lm.tokenizer.decode(generations.1[i])))) |\n"
             }
         }
-        return md
+        return md + "\n"
     }
 }

@@ -86,16 +86,16 @@ public final class UnlearningObjective {
     /// parametrisation a copy of the weights as they are now. It carries a rank-1 adapter whose B is 0 (so it computes
     /// the base model exactly) so that its gradient buffer is tiny, never the model's size.
     public static func frozenReference(of pass: TrainingPass) -> TrainingPass {
-        let model: TransformerModel
-        if pass.lora != nil {
-            model = pass.model
-        } else {
-            let src = pass.model.params
-            let params = Parameters(src.refs.map { ($0.name, $0.shape) })
-            params.storage.ptr.update(from: src.storage.ptr, count: src.storage.count)
-            model = TransformerModel(config: pass.model.config, params: params)
-        }
+        let model = pass.lora != nil ? pass.model : copy(of: pass.model)
         return TrainingPass(model: model, lora: LoRA(modelConfig: model.config, config: LoRAConfig(rank: 1, alpha: 1, targets: [.q]), seed: 0))
+    }
+
+    /// A model with its own copy of `model`'s weights.
+    public static func copy(of model: TransformerModel) -> TransformerModel {
+        let src = model.params
+        let params = Parameters(src.refs.map { ($0.name, $0.shape) })
+        params.storage.ptr.update(from: src.storage.ptr, count: src.storage.count)
+        return TransformerModel(config: model.config, params: params)
     }
 
     /// The objective's value, no gradient.

@@ -194,7 +194,8 @@ public final class Unlearner {
             if let h = e.holdout, let lim = holdoutLimit, !(exp(h) <= lim) {
                 return stop(.holdoutBound(step: step, perplexity: exp(h), limit: lim, rolledBackTo: best.step), rolled: true)
             }
-            if let why = e.degenerate { return stop(.degenerate(step: step, why: why, rolledBackTo: best.step), rolled: true) }
+            // Degeneration counts only when the original's generations were sound (a model that loops already is no signal).
+            if base.degenerate == nil, let why = e.degenerate { return stop(.degenerate(step: step, why: why, rolledBackTo: best.step), rolled: true) }
             if e.forget > best.forget { best = (step, e.forget, Array(UnsafeBufferPointer(start: params, count: count))) }
             if let target = options.forgetTarget ?? e.holdout, e.forget >= target {
                 return stop(.forgetTargetMet(step: step, loss: e.forget, target: target), rolled: false)

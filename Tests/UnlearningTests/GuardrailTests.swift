@@ -58,6 +58,24 @@ final class GuardrailTests: XCTestCase {
         XCTAssertEqual(v.evaluate(forget), loss, accuracy: 1e-9)
     }
 
+    func testDegenerateGenerationsRollBack() throws {
+        let lm = try tinyLlama(), V = lm.config.vocabSize
+        let forget = examples(randomSequences(4, vocab: V, seed: 6)), retain = examples(randomSequences(4, vocab: V, seed: 7))
+        var o = UnlearningOptions()
+        o.steps = 10; o.batchSize = 2; o.learningRate = 1e-4; o.evalEvery = 2; o.forgetTarget = 1000
+        let u = try Unlearner(model: lm.model, config: ObjectiveConfig(method: .graddiff), options: o)
+        // Sound outputs until the third evaluation (step 4), then one token over and over.
+        var calls = 0
+        var snapshots: [Int: [Float]] = [:]
+        let summary = try u.run(forget: forget, retain: retain, generate: {
+            calls += 1
+            return calls >= 3 ? [[9, 9, 9, 9, 9, 9, 9, 9, 9, 9]] : [[1, 2, 3, 4, 5, 6, 7, 8, 9, 10]]
+        }, onEval: { e in snapshots[e.step] = lm.model.params.storage.array })
+        XCTAssertEqual(summary.reason, .degenerate(step: 4, why: "1 of 1 generations repeat a short loop", rolledBackTo: 2))
+        XCTAssertEqual(summary.reason.description, "step 4: generations degenerate (1 of 1 generations repeat a short loop); rolled back to step 2")
+        XCTAssertEqual(lm.model.params.storage.array, snapshots[2]!)
+    }
+
     func testDegeneration() {
         XCTAssertNil(Degeneration.check([[1, 2, 3, 4, 5, 6, 7, 8, 9], [4, 5]]))
         XCTAssertEqual(Degeneration.check([[], [], [3]]), "2 of 3 generations empty")

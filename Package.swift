@@ -57,7 +57,7 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "auditor", dependencies: ["AuditorCLI"]),
-        .executableTarget(name: "auditor-bench", dependencies: ["Model", "Tensor", "Checkpoint", "Tokenizer", "LM", "Stats", "Attacks", "Training"],
+        .executableTarget(name: "auditor-bench", dependencies: ["Model", "Tensor", "Checkpoint", "Tokenizer", "LM", "Stats", "Attacks", "Training", "Unlearning"],
                           // A single-threaded top-level script over C globals (stdout, rusage): Swift 5 mode.
                           swiftSettings: optimise + [.swiftLanguageMode(.v5)]),
 

@@ -142,7 +142,7 @@ public enum Unlearn {
         // Before: the audit of the original and its perplexities.
         let prompts = forget.prefix(spec.samples).map { Array($0.tokens.prefix(max(1, min(16, $0.tokens.count / 2)))) }
         var figures: [String: Double] = [:]
-        let evaluator = TrainingPass(model: lm.model)
+        let evaluator = UnlearningObjective.evaluationPass(lm.model)
         func meanLoss(_ ex: [Example]) -> Double {
             var s = 0.0, w = 0.0
             for start in stride(from: 0, to: ex.count, by: 8) {

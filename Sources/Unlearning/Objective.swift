@@ -87,7 +87,12 @@ public final class UnlearningObjective {
     /// the base model exactly) so that its gradient buffer is tiny, never the model's size.
     public static func frozenReference(of pass: TrainingPass) -> TrainingPass {
         let model = pass.lora != nil ? pass.model : copy(of: pass.model)
-        return TrainingPass(model: model, lora: LoRA(modelConfig: model.config, config: LoRAConfig(rank: 1, alpha: 1, targets: [.q]), seed: 0))
+        return evaluationPass(model)
+    }
+
+    /// A pass for losses only over `model` as it is: a rank-1 adapter with B = 0 keeps its gradient buffer tiny.
+    public static func evaluationPass(_ model: TransformerModel) -> TrainingPass {
+        TrainingPass(model: model, lora: LoRA(modelConfig: model.config, config: LoRAConfig(rank: 1, alpha: 1, targets: [.q]), seed: 0))
     }
 
     /// A model with its own copy of `model`'s weights.

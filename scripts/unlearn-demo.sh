@@ -17,12 +17,12 @@ cat "$W/forget.jsonl" "$W/retain.jsonl" > "$W/train.jsonl"
 echo "fine-tuned, forget: $(python3 scripts/leak_rate.py "$A" "$W/ft" "$W/forget.jsonl")"
 echo "fine-tuned, held-out: $(python3 scripts/leak_rate.py "$A" "$W/ft" "$W/holdout.jsonl")"
 common=(--forget "$W/forget.jsonl" --retain "$W/retain.jsonl" --holdout "$W/holdout.jsonl" --db "$W/runs.sqlite" --no-audit)
-for m in ${METHODS:-ga graddiff ga+kl npo simnpo ihl kfac ssd}; do
+for m in ${METHODS:-npo graddiff ga+kl kfac ssd simnpo ihl ga}; do
     rm -rf "$W/$m"
     case $m in
         kfac) extra=(--rho "${RHO:-0.8}") ;;
         ssd) extra=() ;;
-        *) extra=(--steps "${STEPS:-20}" --lr "${LR:-5e-5}" --batch-size 4 --eval-every 4) ;;
+        *) extra=(--steps "${STEPS:-16}" --lr "${LR:-1e-5}" --batch-size 4 --eval-every "${EVAL_EVERY:-2}") ;;
     esac
     "$A" unlearn "$W/ft" "${common[@]}" --method "$m" "${extra[@]}" --out "$W/$m" > "$W/$m.log" 2> "$W/$m.err"
     cat "$W/$m.log"

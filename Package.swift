@@ -44,10 +44,12 @@ let package = Package(
         // An OpenAI-compatible server (vLLM) as a backend: URLSession, never the local engine.
         .target(name: "Remote", dependencies: ["LM", "Tokenizer"]),
         .target(name: "Training", dependencies: ["Model", "Tensor", "Checkpoint", "Stats"], swiftSettings: optimise),
+        .target(name: "Unlearning", dependencies: ["Training", "Model", "Tensor", "Stats"], swiftSettings: optimise),
         .target(name: "Store", dependencies: ["CSQLite"]),
         // Differential-privacy accountants (RDP, PLD); depends on nothing of the model side.
         .target(name: "Privacy", dependencies: ["CFFTW"], swiftSettings: optimise),
-        .target(name: "Experiments", dependencies: ["Audit", "Training", "Model", "Checkpoint", "Store", "Privacy"]),
+        .target(name: "Experiments", dependencies: ["Audit", "Training", "Unlearning", "Model", "Checkpoint", "Store", "Tensor", "Privacy",
+                                                  .product(name: "Yams", package: "Yams")]),
         .target(name: "Report", dependencies: ["Store", "Stats", "CCmark"]),
         .target(name: "Audit", dependencies: [
             "Attacks", "LM", "Stats", "Model", "Remote", "Checkpoint", "Store",
@@ -55,12 +57,12 @@ let package = Package(
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
         .target(name: "AuditorCLI", dependencies: [
-            "Audit", "Experiments", "Training", "Model", "Remote", "Tensor", "LM", "Stats", "Attacks", "Store", "Report", "Privacy",
+            "Audit", "Experiments", "Training", "Unlearning", "Model", "Remote", "Tensor", "LM", "Stats", "Attacks", "Store", "Report", "Privacy",
             .product(name: "Yams", package: "Yams"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "auditor", dependencies: ["AuditorCLI"]),
-        .executableTarget(name: "auditor-bench", dependencies: ["Model", "Tensor", "Checkpoint", "Tokenizer", "LM", "Stats", "Attacks", "Training"],
+        .executableTarget(name: "auditor-bench", dependencies: ["Model", "Tensor", "Checkpoint", "Tokenizer", "LM", "Stats", "Attacks", "Training", "Unlearning"],
                           // A single-threaded top-level script over C globals (stdout, rusage): Swift 5 mode.
                           swiftSettings: optimise + [.swiftLanguageMode(.v5)]),
 
@@ -75,6 +77,7 @@ let package = Package(
         .testTarget(name: "AttacksTests", dependencies: ["Attacks", "LM", "Stats", "FakeModels", "Model", "Tensor"], swiftSettings: tests),
         .testTarget(name: "ModelTests", dependencies: ["Model", "LM", "Stats", "Tensor", "Checkpoint", "Tokenizer"], swiftSettings: tests),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Model", "Stats"], swiftSettings: tests),
+        .testTarget(name: "UnlearningTests", dependencies: ["Unlearning", "Training", "Model", "Tensor", "Stats"], swiftSettings: tests),
         .testTarget(name: "StoreTests", dependencies: ["Store"], exclude: ["Snapshots"], swiftSettings: tests),
         .testTarget(name: "ReportTests", dependencies: ["Report", "Store"], exclude: ["Snapshots"], swiftSettings: tests),
         .testTarget(name: "AuditTests", dependencies: ["Audit", "Attacks", "LM", "FakeModels", "Store"], swiftSettings: tests),

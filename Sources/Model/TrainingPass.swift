@@ -59,6 +59,11 @@ public final class TrainingPass {
     let gradBlocks: [BlockParams]?
     /// Set during a clipped (DP-SGD) pass: per-example norms accumulate and weight gradients wait for the factors.
     var clipState: PerExampleClip?
+    // Unlearning hooks (TrainingHooks.swift); nil leaves the pass as it was.
+    /// Replaces next-token cross-entropy with a loss on each row's logits (KL to a reference, inverted hinge, ...).
+    public var rowLoss: RowLoss? = nil
+    /// Sees every linear layer's input and output gradient during the backward (K-FAC factors).
+    public var linearObserver: LinearObserver? = nil
 
     public init(model: TransformerModel, lora: LoRA? = nil, recompute: Bool = false) {
         self.model = model
@@ -173,7 +178,7 @@ public final class TrainingPass {
         let headGrad: UnsafeMutablePointer<Float>? = backward ? g(c.tiedEmbeddings ? "embed.weight" : "head.weight") : nil
         // Clipped pass with a trainable head: its per-example norms now, its weight gradient after the factors.
         let headRows = pe != nil && headGrad != nil && c.tiedEmbeddings ? scratch.get("dp.headRows", N * C) : nil
-        let sum = r.targets.withUnsafeBufferPointer { t in
+        let sum = customRowLoss(r, dxf, headGrad, xf, scale: scale) ?? r.targets.withUnsafeBufferPointer { t in
             r.weights.withUnsafeBufferPointer { w in
                 r.tokens.withUnsafeBufferPointer { tok in
                     if let pe, let dxf, headGrad != nil {
@@ -396,6 +401,7 @@ public final class TrainingPass {
             return
         }
         Kernels.matmulBackward(dinp, dw, dbias, dout, inp, w, N: N, IC: IN, OC: OUT)
+        linearObserver?.observe(layer: l, slot: slot, input: inp, outputGradient: dout, rows: N, inputs: IN, outputs: OUT)
         guard let lora, let A = lora.a(l, slot), let B = lora.b(l, slot) else { return }
         let R = lora.config.rank, name = "blk.\(l).\(slot.rawValue)"
         let t = scratch.get("\(act.prefix).\(slot).t", N * R)

@@ -1,5 +1,5 @@
 // auditor-bench: scoring and generation throughput on SmolLM2 beside this machine's measured sgemm peak.
-//   swift run -c release auditor-bench [CHECKPOINT] [--threads N] [--quick] [--train full|lora|full-recompute|lora-recompute|dp-full|dp-lora]
+//   swift run -c release auditor-bench [CHECKPOINT] [--threads N] [--quick] [--train full|lora|full-recompute|lora-recompute|dp-full|dp-lora] [--kfac N]
 import Foundation
 import Glibc
 import Attacks
@@ -8,6 +8,7 @@ import Model
 import Stats
 import Tensor
 import Training
+import Unlearning
 
 setvbuf(stdout, nil, _IOLBF, 0)
 var args = Array(CommandLine.arguments.dropFirst())
@@ -24,6 +25,8 @@ var onlyShape: (Int, Int)? = nil   // --shape BxT: profile one scoring shape, no
 if let i = args.firstIndex(of: "--shape") {
     let p = args[i + 1].split(separator: "x").compactMap { Int($0) }; onlyShape = (p[0], p[1]); args.removeSubrange(i...i + 1)
 }
+var kfacSequences: Int? = nil        // --kfac N: only the K-FAC edit of the last block's MLP over N sequences of 64 tokens
+if let i = args.firstIndex(of: "--kfac") { kfacSequences = Int(args[i + 1]); args.removeSubrange(i...i + 1) }
 let path = args.first ?? {
     let cache = ProcessInfo.processInfo.environment["AUDITOR_CACHE"] ?? NSHomeDirectory() + "/.cache/auditor"
     return cache + "/models/SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -53,6 +56,23 @@ if let (b, t) = onlyShape {
     }
     let t0 = now(); _ = lm.model.score(seqs, options: ScoreOptions(maxBatchTokens: b * t))
     print(String(format: "score %d x %d: %.1f tokens/s", b, t, Double(b * t) / (now() - t0)))
+    exit(0)
+}
+
+if let n = kfacSequences {
+    // Factors of gate/up/down of the last block over n seeded random sequences of 64 tokens, then the edit at rho 0.8.
+    let lm = try! LanguageModel.load(path: path)
+    var r = SeededRNG(seed: 1)
+    let seqs = (0..<n).map { _ in (0..<64).map { _ in Int(r.next() % UInt64(lm.config.vocabSize)) } }
+    let layers = LayerRef.lastMLP(lm.config)
+    let t0 = now()
+    let factors = KFAC.collect(model: lm.model, sequences: seqs, layers: layers, batchSize: 8)
+    let t1 = now()
+    let reports = try! KFAC.edit(model: lm.model, factors: factors, rho: 0.8)
+    let t2 = now()
+    print(String(format: "k-fac %@ over %d x 64 tokens: factors %.1f s (%.0f tokens/s), eigendecompositions and edit %.1f s, peak RSS %.0f MiB",
+                 layers.map(\.description).joined(separator: ", "), n, t1 - t0, Double(n * 64) / (t1 - t0), t2 - t1, peakRSSMiB()))
+    for rep in reports { print(String(format: "  %@: kept %d of %d pairs, relative change %.3f", rep.layer, rep.kept, rep.pairs, rep.relativeChange)) }
     exit(0)
 }
 

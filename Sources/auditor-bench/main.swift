@@ -144,6 +144,13 @@ func trainingBenchmark(_ path: String, method: String, peak: Double) {
             }
             trainer.optimizer.step(params, grads, lr: 1e-5)
         }
+        if dp {
+            // The noise alone: one N(0, 1) draw per trainable value, as every DP step makes.
+            let noiseSecs = best(2) {
+                GaussianNoise.add(grads, ranges: trainer.groups.ranges.map(\.range), std: 1, seed: 5)
+            }
+            print(String(format: "  of which Gaussian noise for %ld values: %.2f s", trainer.groups.count, noiseSecs))
+        }
         let tokens = 8 * 128
         let fwd = 2.0 * Double(c.linearMACsPerToken) * Double(tokens) + 2.0 * 2.0 * Double(c.nLayers * c.nHeads * c.headDim) * 8 * 128 * 129 / 2
         // A recomputed forward per block adds one forward's work.

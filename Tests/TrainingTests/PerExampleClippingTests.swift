@@ -243,3 +243,24 @@ final class OpacusParityTests: XCTestCase {
         }
     }
 }
+
+/// The ziggurat against the normal distribution: Kolmogorov-Smirnov distance over a million draws, and tail masses
+/// beyond 2, 3 and 4 standard deviations (where a DP guarantee lives) against their exact values.
+final class ZigguratTests: XCTestCase {
+    func testDistribution() {
+        var rng = SeededRNG(seed: 12)
+        let n = 1_000_000
+        var v = (0..<n).map { _ in Ziggurat.shared.sample(&rng) }
+        v.sort()
+        func phi(_ x: Double) -> Double { 0.5 * erfc(-x / 2.0.squareRoot()) }
+        var d = 0.0
+        for (i, x) in v.enumerated() { let c = phi(x); d = max(d, abs(c - Double(i) / Double(n)), abs(c - Double(i + 1) / Double(n))) }
+        // The 0.1% critical value of the KS distance at n = 1e6 is 1.95 / sqrt(n) = 0.00195.
+        XCTAssertLessThan(d, 0.00195, "KS distance \(d)")
+        for t in [2.0, 3.0, 4.0] {
+            let count = Double(v.filter { abs($0) > t }.count), p = erfc(t / 2.0.squareRoot())
+            let sd = (Double(n) * p * (1 - p)).squareRoot()
+            XCTAssertEqual(count, Double(n) * p, accuracy: 4.5 * sd, "mass beyond \(t) sigma")
+        }
+    }
+}

@@ -306,6 +306,20 @@ public enum Compare {
         (spec.out as NSString).appendingPathComponent("runs/\(v)-seed\(seed).json")
     }
 
+    /// Exposure of the inserted canaries: the largest, the mean, and the mean at each repetition count. References are
+    /// drawn with a seed apart from the canaries' own.
+    static func exposureFigures(_ spec: CompareSpec, _ inserted: CanaryManifest, _ lm: LanguageModel) throws -> [String: Double] {
+        guard !inserted.canaries.isEmpty else { return [:] }
+        let rows = try canaryExposures(inserted, lm, words: [], enumerateUpTo: 1_000, references: 1_000, seed: spec.canaries.seed &+ 0xE7,
+                                       manifestPath: (spec.out as NSString).appendingPathComponent("canaries.json"))
+        var m = ["canary.exposure.max": rows.map(\.exposure).max()!, "canary.exposure.mean": rows.map(\.exposure).reduce(0, +) / Double(rows.count)]
+        for r in Set(rows.map(\.canary.repetitions)) {
+            let e = rows.filter { $0.canary.repetitions == r }.map(\.exposure)
+            m["canary.exposure.rep\(r)"] = e.reduce(0, +) / Double(e.count)
+        }
+        return m
+    }
+
     static func configString(_ spec: CompareSpec, _ v: CompareVariant, _ seed: UInt64) -> String {
         let data = (try? sha256(file: spec.data)) ?? spec.data, held = (try? sha256(file: spec.heldout)) ?? spec.heldout
         let dp = v.dp.map { "dp eps \($0.epsilon ?? -1) noise \($0.noise ?? -1) delta \($0.delta ?? -1) clip \($0.clip)" } ?? "no dp"
@@ -353,6 +367,16 @@ public enum Compare {
         let rep1 = prep.manifest.canaries.indices.filter { prep.manifest.canaries[$0].repetitions == 1 }
         let baseCanaryBits = try Canaries.logPerplexityBits(base, rep1.map { prep.manifest.canaries[$0].text })
         let delta = spec.delta ?? 1 / (10 * Double(prep.examples))
+        var inserted = prep.manifest
+        inserted.canaries = zip(prep.manifest.canaries, prep.inserted).filter(\.1).map(\.0)
+        // The base model's figures, the floor every variant is read against (exposure is not 0 before training).
+        var baseFigures = try exposureFigures(spec, inserted, base)
+        baseFigures["utility.nll"] = baseHeld.plain
+        baseFigures["sensitive.nll"] = baseTrain.sensitive
+        let baseLabels = Metrics.labels(members: baseTrain.perRecord.count, nonMembers: baseHeld.perRecord.count)
+        baseFigures["mia.auc"] = try Metrics.auc(scores: (baseTrain.perRecord + baseHeld.perRecord).map { -$0 }, labels: baseLabels)
+        log(String(format: "base model: canary exposure max %.1f bits, LOSS MIA AUC %.3f, held-out loss %.3f", baseFigures["canary.exposure.max"] ?? .nan,
+                   baseFigures["mia.auc"]!, baseHeld.plain))
         try FileManager.default.createDirectory(atPath: (spec.out as NSString).appendingPathComponent("runs"), withIntermediateDirectories: true)
         var runs: [CompareRun] = []
         let jobs = spec.variants.flatMap { v in spec.seeds.map { (v, $0) } }
@@ -397,24 +421,16 @@ public enum Compare {
             let refM = zip(baseTrain.perRecord, tr.perRecord).map { $0 - $1 }, refN = zip(baseHeld.perRecord, ho.perRecord).map { $0 - $1 }
             m["mia.ref_auc"] = try Metrics.auc(scores: refM + refN, labels: labels)
             // Exposure of the inserted canaries, by repetition count.
-            var inserted = prep.manifest
-            inserted.canaries = zip(prep.manifest.canaries, prep.inserted).filter(\.1).map(\.0)
-            if !inserted.canaries.isEmpty {
-                let rows = try canaryExposures(inserted, lm, words: [], enumerateUpTo: 1_000, references: 1_000, seed: spec.canaries.seed,
-                                               manifestPath: (spec.out as NSString).appendingPathComponent("canaries.json"))
-                m["canary.exposure.max"] = rows.map(\.exposure).max()!
-                m["canary.exposure.mean"] = rows.map(\.exposure).reduce(0, +) / Double(rows.count)
-                for r in Set(rows.map(\.canary.repetitions)) {
-                    let e = rows.filter { $0.canary.repetitions == r }.map(\.exposure)
-                    m["canary.exposure.rep\(r)"] = e.reduce(0, +) / Double(e.count)
-                }
-            }
+            for (k, x) in try exposureFigures(spec, inserted, lm) { m[k] = x }
             // One-run empirical epsilon over the canaries seen once: score = drop in log-perplexity against the base.
             var guesses: [String: Int] = [:]
             if rep1.count >= 2 {
                 let bits = try Canaries.logPerplexityBits(lm, rep1.map { prep.manifest.canaries[$0].text })
                 let scores = zip(baseCanaryBits, bits).map { $0 - $1 }
-                let b = OneRunAudit.bound(scores: scores, inserted: rep1.map { prep.inserted[$0] }, delta: delta, beta: spec.beta)
+                // A DP variant is tested at its own delta; the others at the comparison's.
+                let d = result.dp?.delta ?? delta
+                let b = OneRunAudit.bound(scores: scores, inserted: rep1.map { prep.inserted[$0] }, delta: d, beta: spec.beta)
+                m["epsilon.empirical_delta"] = d
                 m["epsilon.empirical"] = b.epsilon
                 guesses = ["m": b.guesses.m, "k_plus": b.guesses.kPlus, "k_minus": b.guesses.kMinus, "correct": b.guesses.correct]
             }
@@ -444,7 +460,7 @@ public enum Compare {
         var checks = checks0
         for i in checks.indices { checks[i].evaluate(table) }
         let outcome = Outcome(runs: runs, table: table, checks: checks, reused: reused, trained: trained, seconds: Date().timeIntervalSince(started))
-        try CompareReport.write(spec, outcome, delta: delta, base: (baseHeld.plain, baseTrain.sensitive))
+        try CompareReport.write(spec, outcome, delta: delta, base: baseFigures)
         if let store { try record(spec, outcome, started: started, in: store) }
         return outcome
     }

@@ -21,25 +21,27 @@ enum CompareReport {
         return d
     }
 
-    static func markdown(_ spec: CompareSpec, _ o: Compare.Outcome, delta: Double, base: (Double, Double)) -> String {
+    static func markdown(_ spec: CompareSpec, _ o: Compare.Outcome, delta: Double, base: [String: Double]) -> String {
         var lines = ["## Comparison: \(spec.name)", "",
                      "Base \(spec.checkpoint); training set \(spec.data), held-out \(spec.heldout); seeds \(spec.seeds.map(String.init).joined(separator: ", ")). "
                      + "Each figure is the mean over seeds with a 95% Student-t interval in brackets (none with one seed). "
-                     + String(format: "Base model: held-out non-sensitive loss %.3f, sensitive-token loss on the training set %.3f.", base.0, base.1), "",
-                     "| variant | method | steps | canary exposure max (bits) | MIA AUC | TPR at 1% FPR | sensitive gain (nats) | held-out utility loss | empirical eps | accountant eps | train s | tokens/s | peak RSS MiB |",
-                     "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+                     + String(format: "Base model before any training: held-out non-sensitive loss %.3f, sensitive-token loss on the training set %.3f, "
+                              + "canary exposure max %.1f bits, LOSS MIA AUC %.3f (the floor each variant is read against).",
+                              base["utility.nll"] ?? .nan, base["sensitive.nll"] ?? .nan, base["canary.exposure.max"] ?? .nan, base["mia.auc"] ?? .nan), "",
+                     "| variant | method | steps | canary exposure max (bits) | MIA AUC | ref. MIA AUC | TPR at 1% FPR | sensitive gain (nats) | held-out utility loss | empirical eps | accountant eps | train s | tokens/s | peak RSS MiB |",
+                     "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for v in spec.variants {
             let r = o.table[v.name] ?? [:]
-            lines.append("| \(v.name) | \(describe(v)) | \(v.steps) | \(fmt(r["canary.exposure.max"], 1)) | \(fmt(r["mia.auc"], 3)) | "
+            lines.append("| \(v.name) | \(describe(v)) | \(v.steps) | \(fmt(r["canary.exposure.max"], 1)) | \(fmt(r["mia.auc"], 3)) | \(fmt(r["mia.ref_auc"], 3)) | "
                          + "\(fmt(r["mia.tpr_at_1pct_fpr"], 3)) | \(fmt(r["sensitive.gain"], 3)) | \(fmt(r["utility.nll"], 3)) | "
                          + "\(empirical(r["epsilon.empirical"])) | \(r["epsilon.accountant"].map { fmt($0, 2) } ?? "none (not private)") | "
                          + "\(fmt(r["cost.seconds"], 0)) | \(fmt(r["cost.tokens_per_s"], 0)) | \(fmt(r["cost.peak_rss_mib"], 0)) |")
         }
         lines += ["",
-                  String(format: "Empirical epsilon: the one-run lower bound (Steinke, Nasr & Jagielski 2023) at confidence %.0f%% and delta %.3g, ", 100 * (1 - spec.beta), delta)
+                  String(format: "Empirical epsilon: the one-run lower bound (Steinke, Nasr & Jagielski 2023) at confidence %.0f%%, at each DP variant's own delta and at delta %.3g for the others, ", 100 * (1 - spec.beta), delta)
                   + "from the canaries repeated once, each inserted with probability 1/2, scored by the drop in log-perplexity against the base model; "
                   + "a grid of guess counts with a Bonferroni correction. 0 means no bound: the guesses were no better than chance at that confidence. "
-                  + "Sensitive gain: base loss minus fine-tuned loss on the training set's sensitive tokens (recollection, arXiv 2502.13313). "
+                  + "The ref. MIA scores each record by its loss drop against the base model. Sensitive gain: base loss minus fine-tuned loss on the training set's sensitive tokens (recollection, arXiv 2502.13313). "
                   + "Peak RSS is the process's high-water mark so far, so it never decreases from one variant to the next.", ""]
         if !o.checks.isEmpty {
             lines += ["| threshold | left | right | result |", "|---|---|---|---|"]
@@ -108,7 +110,7 @@ enum CompareReport {
         s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;")
     }
 
-    static func summaryJSON(_ spec: CompareSpec, _ o: Compare.Outcome, delta: Double) -> String {
+    static func summaryJSON(_ spec: CompareSpec, _ o: Compare.Outcome, delta: Double, base: [String: Double]) -> String {
         var variants: [String: Any] = [:]
         for v in spec.variants {
             var row: [String: Any] = ["method": describe(v), "steps": v.steps]
@@ -127,14 +129,14 @@ enum CompareReport {
         }
         let runs: [[String: Any]] = o.runs.map { ["variant": $0.variant, "seed": Int($0.seed), "run": $0.runID ?? NSNull(), "guesses": $0.guesses] }
         return jsonLine(["name": spec.name, "checkpoint": spec.checkpoint, "seeds": spec.seeds.map { Int($0) }, "beta": spec.beta, "delta": delta,
-                         "variants": variants, "order": spec.variants.map(\.name), "thresholds": checks, "runs": runs,
+                         "base": base.filter { $0.value.isFinite }, "variants": variants, "order": spec.variants.map(\.name), "thresholds": checks, "runs": runs,
                          "seconds": o.seconds, "trained": o.trained, "reused": o.reused]) + "\n"
     }
 
-    static func write(_ spec: CompareSpec, _ o: Compare.Outcome, delta: Double, base: (Double, Double)) throws {
+    static func write(_ spec: CompareSpec, _ o: Compare.Outcome, delta: Double, base: [String: Double]) throws {
         let dir = spec.out as NSString
         try markdown(spec, o, delta: delta, base: base).write(toFile: dir.appendingPathComponent("report.md"), atomically: true, encoding: .utf8)
         try svg(spec, o).write(toFile: dir.appendingPathComponent("privacy-utility-cost.svg"), atomically: true, encoding: .utf8)
-        try summaryJSON(spec, o, delta: delta).write(toFile: dir.appendingPathComponent("summary.json"), atomically: true, encoding: .utf8)
+        try summaryJSON(spec, o, delta: delta, base: base).write(toFile: dir.appendingPathComponent("summary.json"), atomically: true, encoding: .utf8)
     }
 }

@@ -379,7 +379,8 @@ public enum Compare {
                    baseFigures["mia.auc"]!, baseHeld.plain))
         try FileManager.default.createDirectory(atPath: (spec.out as NSString).appendingPathComponent("runs"), withIntermediateDirectories: true)
         var runs: [CompareRun] = []
-        let jobs = spec.variants.flatMap { v in spec.seeds.map { (v, $0) } }
+        // Seed-major: an interrupted comparison has every variant at the first seeds rather than every seed of the first variants.
+        let jobs = spec.seeds.flatMap { seed in spec.variants.map { ($0, seed) } }
         var reused = 0, trained = 0, trainedSeconds = 0.0
         for (i, (v, seed)) in jobs.enumerated() {
             let rp = resultPath(spec, v.name, seed)
@@ -403,7 +404,12 @@ public enum Compare {
             o.schedule = .constant
             ft.options = o
             let rss0 = FineTune.peakRSSMiB()
-            let result = try FineTune.run(ft, store: store, log: { log("  \(v.name): \($0)") })
+            let quarter = max(1, v.steps / 4)
+            let result = try FineTune.run(ft, store: store, log: { log("  \(v.name): \($0)") }) { st in
+                guard st.step % quarter == 0 || st.step == st.steps else { return }
+                log(String(format: "  %@ seed %llu: step %ld/%ld, loss %.3f, %.0f s of training left", v.name, seed, st.step, st.steps, st.loss,
+                           st.seconds / Double(st.step) * Double(st.steps - st.step)))
+            }
             let lm = try LanguageModel.load(path: modelDir)
             var m: [String: Double] = [:]
             let tr = losses(lm, trainTok), ho = losses(lm, heldTok)

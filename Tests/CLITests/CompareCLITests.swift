@@ -57,7 +57,8 @@ final class CompareCLITests: XCTestCase {
         XCTAssertEqual(r.code, 0, r.err)
         XCTAssertTrue(r.out.contains("compared 3 variants x 2 seeds (6 trained, 0 reused)"), r.out)
         XCTAssertTrue(r.out.contains("threshold lora_r4.canary.exposure.max <= full.canary.exposure.max + 100: holds"), r.out)
-        XCTAssertTrue(r.err.contains("[2/6] full seed 2: training 3 steps, about"), r.err)
+        XCTAssertTrue(r.err.contains("[4/6] full seed 2: training 3 steps, about"), r.err)
+        XCTAssertTrue(r.err.contains("lora_r4 seed 1: step 3/3, loss"), r.err)
         let out = dir.appendingPathComponent("out")
         let summary = try JSONSerialization.jsonObject(with: Data(contentsOf: out.appendingPathComponent("summary.json"))) as! [String: Any]
         let variants = summary["variants"] as! [String: [String: Any]]

@@ -48,7 +48,7 @@ let package = Package(
         .target(name: "Store", dependencies: ["CSQLite"]),
         // Differential-privacy accountants (RDP, PLD); depends on nothing of the model side.
         .target(name: "Privacy", dependencies: ["CFFTW"], swiftSettings: optimise),
-        .target(name: "Experiments", dependencies: ["Audit", "Training", "Unlearning", "Model", "Checkpoint", "Store", "Tensor", "Privacy",
+        .target(name: "Experiments", dependencies: ["Audit", "Training", "Unlearning", "Model", "Checkpoint", "Store", "Tensor", "Privacy", "Attacks", "Stats", "LM",
                                                   .product(name: "Yams", package: "Yams")]),
         .target(name: "Report", dependencies: ["Store", "Stats", "CCmark"]),
         .target(name: "Audit", dependencies: [

@@ -82,6 +82,9 @@ public struct Canary: Codable, Sendable, Equatable {
     public let format: String
     public let text: String
     public let repetitions: Int
+    public init(id: String, format: String, text: String, repetitions: Int) {
+        self.id = id; self.format = format; self.text = text; self.repetitions = repetitions
+    }
 }
 
 public struct CanaryManifest: Codable, Sendable {

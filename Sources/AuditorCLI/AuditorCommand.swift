@@ -15,7 +15,7 @@ public struct AuditorCommand: ParsableCommand {
             Exit codes: 0 success, 1 an audit threshold breached, 2 bad input (the message names the file and the problem), 64 usage error.
             """,
         version: version,
-        subcommands: [AuditCommand.self, MetricsCommand.self, HistoryCommand.self, DiffCommand.self, ReportCommand.self, Inspect.self, Convert.self, Finetune.self, Score.self, Generate.self, MIACommand.self, Extract.self, CanaryCommand.self, TrapsCommand.self, GhostCommand.self, DatasetInferenceCommand.self, PIICommand.self, DPCommand.self, UnlearnCommand.self])
+        subcommands: [AuditCommand.self, MetricsCommand.self, HistoryCommand.self, DiffCommand.self, ReportCommand.self, Inspect.self, Convert.self, Finetune.self, Score.self, Generate.self, MIACommand.self, Extract.self, CanaryCommand.self, TrapsCommand.self, GhostCommand.self, DatasetInferenceCommand.self, PIICommand.self, DPCommand.self, UnlearnCommand.self, CompareCommand.self])
     public init() {}
 
     /// Parses and runs the command line; a first argument that names no subcommand but is close to one is a usage

@@ -1,6 +1,7 @@
 // Optimisers over one flat parameter buffer and its gradient buffer: AdamW (Loshchilov & Hutter 2019; decoupled
 // weight decay and bias correction, as torch.optim.AdamW) and SGD with momentum (as torch.optim.SGD).
 import Foundation
+import Model
 
 /// Which parameters an optimiser updates and which of those it decays: contiguous ranges of the flat buffer.
 public struct ParameterGroups: Sendable {
@@ -9,6 +10,10 @@ public struct ParameterGroups: Sendable {
     public init(_ ranges: [(range: Range<Int>, decay: Bool)]) { self.ranges = ranges }
     /// Number of updated values.
     public var count: Int { ranges.reduce(0) { $0 + $1.range.count } }
+    /// Every parameter of `trainable`, weight decay on matrices only (not norms, biases).
+    public init(trainable: Parameters) {
+        self.init(trainable.refs.map { ($0.offset..<($0.offset + $0.count), $0.shape.count >= 2) })
+    }
 }
 
 public protocol Optimizer: AnyObject {

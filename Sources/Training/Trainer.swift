@@ -4,7 +4,28 @@ import Foundation
 import Model
 import Tensor
 
-public enum OptimizerKind: String, Sendable, CaseIterable { case adamw, sgd }
+public enum OptimizerKind: String, Sendable, CaseIterable {
+    case adamw, sgd
+    /// The optimiser over `groups`, with decoupled weight decay (AdamW) or L2 (SGD) on the decayed ranges.
+    public func make(groups: ParameterGroups, weightDecay: Double) -> Optimizer {
+        switch self {
+        case .adamw: return AdamW(groups: groups, weightDecay: weightDecay)
+        case .sgd: return SGD(groups: groups, weightDecay: weightDecay)
+        }
+    }
+}
+
+extension TrainingPass {
+    /// Mean loss over `examples` in batches of `batchSize` (weighted by each batch's token weight); NaN when nothing counts.
+    public func meanLoss(_ examples: [Example], batchSize: Int) -> Double {
+        var sum = 0.0, weight = 0.0
+        for start in stride(from: 0, to: examples.count, by: batchSize) {
+            let l = loss(TrainingData.batch(examples, Array(start..<min(examples.count, start + batchSize))[...]))
+            if l.weight > 0 { sum += l.loss * l.weight; weight += l.weight }
+        }
+        return weight > 0 ? sum / weight : .nan
+    }
+}
 
 public struct TrainingOptions: Sendable {
     /// Optimiser steps.
@@ -64,22 +85,12 @@ public final class Trainer {
     public init(model: TransformerModel, lora: LoRA? = nil, options: TrainingOptions) {
         pass = TrainingPass(model: model, lora: lora, recompute: options.recompute)
         self.options = options
-        groups = ParameterGroups(pass.trainable.refs.map { ($0.offset..<($0.offset + $0.count), $0.shape.count >= 2) })
-        switch options.optimizer {
-        case .adamw: optimizer = AdamW(groups: groups, weightDecay: options.weightDecay)
-        case .sgd: optimizer = SGD(groups: groups, weightDecay: options.weightDecay)
-        }
+        groups = ParameterGroups(trainable: pass.trainable)
+        optimizer = options.optimizer.make(groups: groups, weightDecay: options.weightDecay)
     }
 
     /// Mean loss over `examples` in batches (weighted by each batch's token weight).
-    public func evaluate(_ examples: [Example]) -> Double {
-        var sum = 0.0, weight = 0.0
-        for start in stride(from: 0, to: examples.count, by: options.batchSize) {
-            let l = pass.loss(TrainingData.batch(examples, Array(start..<min(examples.count, start + options.batchSize))[...]))
-            if l.weight > 0 { sum += l.loss * l.weight; weight += l.weight }
-        }
-        return weight > 0 ? sum / weight : .nan
-    }
+    public func evaluate(_ examples: [Example]) -> Double { pass.meanLoss(examples, batchSize: options.batchSize) }
 
     /// Trains from step `from` (0, or what `restoreState` returned) to `options.steps`. `onStep` sees every step
     /// (progress, logging); `checkpoint` is called after each step with its number (to save a state). Throws at a
@@ -101,54 +112,47 @@ public final class Trainer {
         var tokens = 0, firstLoss = Double.nan, lastLoss = Double.nan, lastEval = evalBefore
         let noiseSeed = options.dp.map { $0.noiseSeed ?? UInt64.random(in: 0...UInt64.max) } ?? 0
         for step in from..<options.steps {
+            // The step's gradient in `grads`: DP-SGD's noised clipped sum, or the (accumulated, clipped) plain gradient.
+            let loss: Double, norm: Double
+            var info: DPStepInfo? = nil
             if let dp = options.dp {
-                let (loss, info, batchTokens) = dpStep(dp, step: step, train: train, noiseSeed: noiseSeed)
-                tokens += batchTokens
-                let norm = Clipping.norm(grads, groups)
-                guard norm.isFinite, loss.isFinite || info.examples == 0 else {
+                let s = dpStep(dp, step: step, train: train, noiseSeed: noiseSeed)
+                loss = s.loss; info = s.info; tokens += s.tokens
+                norm = Clipping.norm(grads, groups)
+                // An empty Poisson batch has no loss: its step is noise only.
+                guard norm.isFinite, loss.isFinite || s.info.examples == 0 else {
                     throw TrainingError("step \(step + 1): the loss is \(loss) and the noised gradient's norm \(norm); stopped before the "
                                         + "update, so the model keeps the parameters of step \(step) (lower the learning rate)")
                 }
-                let lr = options.schedule.rate(peak: options.learningRate, step: step, total: options.steps, warmup: options.warmup)
-                optimizer.step(params, grads, lr: lr)
-                if loss.isFinite { if firstLoss.isNaN { firstLoss = loss }; lastLoss = loss }
-                var evalLoss: Double? = nil
-                if let eval, (options.evalEvery > 0 && (step + 1) % options.evalEvery == 0) || step == options.steps - 1 {
-                    evalLoss = evaluate(eval); lastEval = evalLoss
+            } else {
+                pass.zeroGradients()
+                var lossSum = 0.0, weightSum = 0.0
+                for micro in 0..<options.accumulation {
+                    if cursor >= order.count { epoch += 1; order = TrainingData.order(train.count, seed: options.seed, epoch: epoch); cursor = 0 }
+                    let idx = order[cursor..<min(order.count, cursor + options.batchSize)]
+                    cursor += idx.count
+                    let batch = TrainingData.batch(train, idx)
+                    pass.dropoutSeed = options.seed &+ UInt64(step * options.accumulation + micro)
+                    let l = pass.forwardBackward(batch, gradScale: 1 / Float(options.accumulation))
+                    tokens += batch.tokens
+                    lossSum += l.loss * l.weight; weightSum += l.weight
                 }
-                onStep(StepReport(step: step + 1, steps: options.steps, loss: loss, learningRate: lr, gradNorm: norm, tokens: tokens,
-                                  seconds: Date().timeIntervalSince(start), evalLoss: evalLoss, dp: info))
-                try checkpoint(step + 1)
-                continue
-            }
-            pass.zeroGradients()
-            var lossSum = 0.0, weightSum = 0.0
-            for micro in 0..<options.accumulation {
-                if cursor >= order.count { epoch += 1; order = TrainingData.order(train.count, seed: options.seed, epoch: epoch); cursor = 0 }
-                let idx = order[cursor..<min(order.count, cursor + options.batchSize)]
-                cursor += idx.count
-                let batch = TrainingData.batch(train, idx)
-                pass.dropoutSeed = options.seed &+ UInt64(step * options.accumulation + micro)
-                let l = pass.forwardBackward(batch, gradScale: 1 / Float(options.accumulation))
-                tokens += batch.tokens
-                lossSum += l.loss * l.weight; weightSum += l.weight
-            }
-            let loss = lossSum / weightSum
-            let norm = options.clip.map { Clipping.clip(grads, groups, maxNorm: $0) } ?? Clipping.norm(grads, groups)
-            guard loss.isFinite, norm.isFinite else {
-                throw TrainingError("step \(step + 1): the loss is \(loss) and the gradient norm \(norm); stopped before the update, "
-                                    + "so the model keeps the parameters of step \(step) (lower the learning rate)")
+                loss = lossSum / weightSum
+                norm = options.clip.map { Clipping.clip(grads, groups, maxNorm: $0) } ?? Clipping.norm(grads, groups)
+                guard loss.isFinite, norm.isFinite else {
+                    throw TrainingError("step \(step + 1): the loss is \(loss) and the gradient norm \(norm); stopped before the update, "
+                                        + "so the model keeps the parameters of step \(step) (lower the learning rate)")
+                }
             }
             let lr = options.schedule.rate(peak: options.learningRate, step: step, total: options.steps, warmup: options.warmup)
             optimizer.step(params, grads, lr: lr)
-            if step == from { firstLoss = loss }
-            lastLoss = loss
+            if loss.isFinite { if firstLoss.isNaN { firstLoss = loss }; lastLoss = loss }
             var evalLoss: Double? = nil
             if let eval, (options.evalEvery > 0 && (step + 1) % options.evalEvery == 0) || step == options.steps - 1 {
                 evalLoss = evaluate(eval); lastEval = evalLoss
             }
             onStep(StepReport(step: step + 1, steps: options.steps, loss: loss, learningRate: lr, gradNorm: norm, tokens: tokens,
-                              seconds: Date().timeIntervalSince(start), evalLoss: evalLoss))
+                              seconds: Date().timeIntervalSince(start), evalLoss: evalLoss, dp: info))
             try checkpoint(step + 1)
         }
         let seconds = Date().timeIntervalSince(start)

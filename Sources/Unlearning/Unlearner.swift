@@ -118,22 +118,12 @@ public final class Unlearner {
         objective = UnlearningObjective(config: config, pass: pass,
                                         reference: config.method.needsReference ? UnlearningObjective.frozenReference(of: pass) : nil)
         self.options = options
-        groups = ParameterGroups(pass.trainable.refs.map { ($0.offset..<($0.offset + $0.count), $0.shape.count >= 2) })
-        switch options.optimizer {
-        case .adamw: optimizer = AdamW(groups: groups, weightDecay: options.weightDecay)
-        case .sgd: optimizer = SGD(groups: groups, weightDecay: options.weightDecay)
-        }
+        groups = ParameterGroups(trainable: pass.trainable)
+        optimizer = options.optimizer.make(groups: groups, weightDecay: options.weightDecay)
     }
 
     /// Mean token NLL of `examples` under the current parameters.
-    public func evaluate(_ examples: [Example]) -> Double {
-        var sum = 0.0, weight = 0.0
-        for start in stride(from: 0, to: examples.count, by: options.batchSize) {
-            let l = pass.loss(TrainingData.batch(examples, Array(start..<min(examples.count, start + options.batchSize))[...]))
-            if l.weight > 0 { sum += l.loss * l.weight; weight += l.weight }
-        }
-        return weight > 0 ? sum / weight : .nan
-    }
+    public func evaluate(_ examples: [Example]) -> Double { pass.meanLoss(examples, batchSize: options.batchSize) }
 
     /// Runs to a stop. `generate` (optional) returns greedy continuations of a few prompts under the current
     /// parameters; `onStep` sees each step's objective, `onEval` each evaluation.

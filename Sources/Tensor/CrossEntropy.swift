@@ -38,9 +38,16 @@ extension Kernels {
                     let act = act.baseAddress! + c0, loss = loss.baseAddress!
                     parallelRanges(rows, minPerThread: Swift.max(1, 16384 / V)) { rr in
                         for r in rr {
-                            let n = act[r]
-                            loss[r] = softmaxCrossEntropyRow(logits + r * V, V, target: Int(targets[n]), weight: Double(weights[n]),
-                                                             gradScale: Double(gradScale), backward: backward)
+                            let n = act[r], row = logits + r * V, t = Int(targets[n]), w = Double(weights[n])
+                            let target = row[t]
+                            let m = Kernels.max(row, V)
+                            let sum = expShiftSum(row, V, shift: m)        // row = exp(l - m)
+                            loss[r] = w * (Double(m) + Foundation.log(sum) - Double(target))
+                            if backward {
+                                let a = w * Double(gradScale)
+                                scaleInPlace(row, V, by: Float(a / sum))         // row = a * softmax
+                                row[t] -= Float(a)
+                            }
                         }
                     }
                 }

@@ -80,7 +80,7 @@ let package = Package(
         .testTarget(name: "UnlearningTests", dependencies: ["Unlearning", "Training", "Model", "Tensor", "Stats"], swiftSettings: tests),
         .testTarget(name: "StoreTests", dependencies: ["Store"], exclude: ["Snapshots"], swiftSettings: tests),
         .testTarget(name: "ReportTests", dependencies: ["Report", "Store"], exclude: ["Snapshots"], swiftSettings: tests),
-        .testTarget(name: "AuditTests", dependencies: ["Audit", "Attacks", "LM", "FakeModels", "Store"], swiftSettings: tests),
+        .testTarget(name: "AuditTests", dependencies: ["Audit", "Attacks", "LM", "FakeModels", "Store", "Experiments", "Privacy"], swiftSettings: tests),
         // Against a real vLLM server (scripts/vllm-server.sh) found through AUDITOR_VLLM_URL.
         .testTarget(name: "RemoteTests", dependencies: ["Remote", "LM", "Model", "Audit", "Store"], swiftSettings: tests),
         .testTarget(name: "CLITests", dependencies: ["AuditorCLI", "Checkpoint", "Stats", "Store"], exclude: ["Snapshots"], swiftSettings: tests),

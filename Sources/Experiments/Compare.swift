@@ -42,6 +42,10 @@ public struct CompareSpec: Sendable {
     public var batchSize = 4
     public var learningRate = 1e-3
     public var maxTokens: Int? = nil
+    /// Matched utility instead of matched steps: each variant trains until its held-out loss (all tokens of the held-out
+    /// records, evaluated every `evalEvery` steps) reaches this value, or until its `steps`, which are then the most it may take.
+    public var utilityTarget: Double? = nil
+    public var evalEvery: Int? = nil
     public var variants: [CompareVariant] = []
     /// Confidence 1 - beta of the empirical epsilon; delta for it (nil: 1 / (10 N)).
     public var beta = 0.05, delta: Double? = nil
@@ -63,7 +67,7 @@ public struct CompareRun: Codable, Sendable {
 
 public enum Compare {
     static let topKeys: Set<String> = ["name", "checkpoint", "data", "heldout", "field", "sensitive_field", "canaries", "seeds",
-                                       "steps", "batch_size", "learning_rate", "max_tokens", "variants", "beta", "delta",
+                                       "steps", "batch_size", "learning_rate", "max_tokens", "variants", "beta", "delta", "utility_target", "eval_every",
                                        "thresholds", "out"]
     static let variantKeys: Set<String> = ["name", "method", "rank", "alpha", "targets", "dp", "learning_rate", "steps"]
     static let dpKeys: Set<String> = ["epsilon", "noise", "delta", "clip"]
@@ -100,6 +104,13 @@ public enum Compare {
         guard s.batchSize >= 1 else { throw InputError(path, "'batch_size' must be >= 1") }
         s.learningRate = try double(o["learning_rate"], path, "learning_rate") ?? 1e-3
         s.maxTokens = try int(o["max_tokens"], path, "max_tokens")
+        s.utilityTarget = try double(o["utility_target"], path, "utility_target")
+        if let u = s.utilityTarget, !(u > 0 && u.isFinite) { throw InputError(path, "'utility_target' must be a held-out loss > 0 (nats per token); got \(u)") }
+        s.evalEvery = try int(o["eval_every"], path, "eval_every")
+        if let e = s.evalEvery {
+            guard e >= 1 else { throw InputError(path, "'eval_every' must be >= 1 (steps between held-out evaluations); got \(e)") }
+            guard s.utilityTarget != nil else { throw InputError(path, "'eval_every' is used only with 'utility_target'") }
+        }
         s.beta = try double(o["beta"], path, "beta") ?? 0.05
         guard s.beta > 0 && s.beta < 1 else { throw InputError(path, "'beta' must lie in (0, 1); got \(s.beta)") }
         s.delta = try double(o["delta"], path, "delta")
@@ -238,6 +249,31 @@ public enum Compare {
         }
     }
 
+    /// Greedy extraction of each record's first sensitive span from the text before it (the records with a sensitive
+    /// token after the first): exact when the greedy continuation reproduces the span's tokens, approximate within a
+    /// normalised edit distance of 0.1 (as `extract` and the audit). Run on training and held-out records alike: on
+    /// held-out ones it measures what the format alone gives away.
+    static func sensitiveExtraction(_ lm: any AuditableModel, _ seqs: [Tokenised]) throws -> (exact: Double, approximate: Double, n: Int) {
+        var prompts: [[Int]] = [], targets: [[Int]] = []
+        for t in seqs {
+            // flag j is token j + 1; the span runs over the consecutive sensitive tokens from the first.
+            guard let j = t.sensitive.firstIndex(of: true) else { continue }
+            let start = j + 1
+            var end = start
+            while end < t.ids.count && t.sensitive[end - 1] { end += 1 }
+            prompts.append(Array(t.ids[..<start])); targets.append(Array(t.ids[start..<end]))
+        }
+        guard let longest = targets.map(\.count).max() else { return (.nan, .nan, 0) }
+        let out = try lm.generate(prompts: prompts, maxNewTokens: longest)
+        var exact = 0, approximate = 0
+        for (g, target) in zip(out, targets) {
+            let got = Array(g.prefix(target.count))
+            if got == target { exact += 1 }
+            if Extraction.normalizedEditDistance(generated: got, target: target) <= 0.1 { approximate += 1 }
+        }
+        return (Double(exact) / Double(targets.count), Double(approximate) / Double(targets.count), targets.count)
+    }
+
     /// Mean NLL over the tokens with flag `sensitive`, and per-record mean NLL over all tokens.
     static func losses(_ lm: LanguageModel, _ seqs: [Tokenised]) -> (sensitive: Double, plain: Double, perRecord: [Double]) {
         let scores = lm.score(seqs.map(\.ids), options: ScoreOptions(), progress: nil)
@@ -320,13 +356,21 @@ public enum Compare {
         return m
     }
 
+    static func extractionFigures(_ lm: LanguageModel, _ train: [Tokenised], _ heldout: [Tokenised]) throws -> [String: Double] {
+        let tr = try sensitiveExtraction(lm, train), ho = try sensitiveExtraction(lm, heldout)
+        return ["extraction.exact.rate": tr.exact, "extraction.approximate.rate": tr.approximate,
+                "extraction.heldout.exact.rate": ho.exact, "extraction.heldout.approximate.rate": ho.approximate]
+    }
+
     static func configString(_ spec: CompareSpec, _ v: CompareVariant, _ seed: UInt64) -> String {
         let data = (try? sha256(file: spec.data)) ?? spec.data, held = (try? sha256(file: spec.heldout)) ?? spec.heldout
         let dp = v.dp.map { "dp eps \($0.epsilon ?? -1) noise \($0.noise ?? -1) delta \($0.delta ?? -1) clip \($0.clip)" } ?? "no dp"
         return "\(CompareReport.describe(v)) \(v.loraTargets ?? []) steps \(v.steps) lr \(v.learningRate ?? spec.learningRate) batch \(spec.batchSize) "
             + "max_tokens \(spec.maxTokens ?? 0) seed \(seed) \(dp) checkpoint \(spec.checkpoint) data \(data) heldout \(held) "
             + "canaries \(spec.canaries.format) \(spec.canaries.repetitions) x\(spec.canaries.perRepetition) seed \(spec.canaries.seed) "
-            + "sensitive \(spec.sensitiveField ?? "PII") beta \(spec.beta) delta \(spec.delta ?? -1)"
+            + "sensitive \(spec.sensitiveField ?? "PII") beta \(spec.beta) delta \(spec.delta ?? -1) "
+            // What each run measures: stored runs from before a change of the measured figures (2: extraction rates) are redone.
+            + "utility target \(spec.utilityTarget ?? -1) every \(spec.evalEvery ?? 0) measures 2"
     }
 
     public struct Outcome: Sendable {
@@ -340,6 +384,22 @@ public enum Compare {
     /// Mean and 95% Student-t interval across seeds (no interval with one seed).
     public struct Summary: Sendable, Codable {
         public var mean: Double, lower: Double?, upper: Double?, n: Int
+    }
+
+    /// The range a figure can take; the Student-t interval is clipped to it (time, rates and AUCs cannot go below 0).
+    public static func domain(_ key: String) -> ClosedRange<Double> {
+        if key.hasPrefix("mia.") || key.hasPrefix("extraction.") { return 0...1 }
+        if key.hasPrefix("sensitive.") && key.hasSuffix("gain") { return -Double.greatestFiniteMagnitude...Double.greatestFiniteMagnitude }
+        if key == "utility.ppl" { return 1...Double.greatestFiniteMagnitude }
+        return 0...Double.greatestFiniteMagnitude
+    }
+
+    public static func summarise(_ xs: [Double], key: String) -> Summary {
+        var s = summarise(xs)
+        let d = domain(key)
+        s.lower = s.lower.map { min(max($0, d.lowerBound), d.upperBound) }
+        s.upper = s.upper.map { min(max($0, d.lowerBound), d.upperBound) }
+        return s
     }
 
     public static func summarise(_ xs: [Double]) -> Summary {
@@ -373,6 +433,7 @@ public enum Compare {
         var baseFigures = try exposureFigures(spec, inserted, base)
         baseFigures["utility.nll"] = baseHeld.plain
         baseFigures["sensitive.nll"] = baseTrain.sensitive
+        for (k, x) in try extractionFigures(base, trainTok, heldTok) { baseFigures[k] = x }
         let baseLabels = Metrics.labels(members: baseTrain.perRecord.count, nonMembers: baseHeld.perRecord.count)
         baseFigures["mia.auc"] = try Metrics.auc(scores: (baseTrain.perRecord + baseHeld.perRecord).map { -$0 }, labels: baseLabels)
         log(String(format: "base model: canary exposure max %.1f bits, LOSS MIA AUC %.3f, held-out loss %.3f", baseFigures["canary.exposure.max"] ?? .nan,
@@ -402,6 +463,11 @@ public enum Compare {
             var o = TrainingOptions()
             o.steps = v.steps; o.batchSize = spec.batchSize; o.learningRate = v.learningRate ?? spec.learningRate; o.seed = seed
             o.schedule = .constant
+            if let target = spec.utilityTarget {
+                ft.eval = spec.heldout
+                o.evalEvery = spec.evalEvery ?? max(1, v.steps / 10)
+                o.stopAtEvalLoss = target
+            }
             ft.options = o
             let rss0 = FineTune.peakRSSMiB()
             let quarter = max(1, v.steps / 4)
@@ -426,6 +492,7 @@ public enum Compare {
             // Reference-calibrated: the loss drop against the base model.
             let refM = zip(baseTrain.perRecord, tr.perRecord).map { $0 - $1 }, refN = zip(baseHeld.perRecord, ho.perRecord).map { $0 - $1 }
             m["mia.ref_auc"] = try Metrics.auc(scores: refM + refN, labels: labels)
+            for (k, x) in try extractionFigures(lm, trainTok, heldTok) { m[k] = x }
             // Exposure of the inserted canaries, by repetition count.
             for (k, x) in try exposureFigures(spec, inserted, lm) { m[k] = x }
             // One-run empirical epsilon over the canaries seen once: score = drop in log-perplexity against the base.
@@ -445,22 +512,31 @@ public enum Compare {
             m["cost.tokens_per_s"] = result.summary.tokensPerSecond
             m["cost.peak_rss_mib"] = max(rss0, FineTune.peakRSSMiB())
             m["train.final_loss"] = result.summary.finalLoss
+            m["train.steps"] = Double(result.summary.steps)
+            if let target = spec.utilityTarget {
+                let reached = (result.summary.evalLossAfter ?? .infinity) <= target
+                m["train.reached_target"] = reached ? 1 : 0
+                if !reached {
+                    log(String(format: "  %@ seed %llu: the held-out loss target %.3f was not reached in %ld steps (%.3f)", v.name, seed, target, v.steps,
+                               result.summary.evalLossAfter ?? .nan))
+                }
+            }
             let run = CompareRun(variant: v.name, seed: seed, runID: result.runID, config: config, metrics: m, guesses: guesses)
             let enc = JSONEncoder(); enc.outputFormatting = [.sortedKeys, .prettyPrinted]
             try enc.encode(run).write(to: URL(fileURLWithPath: rp), options: .atomic)
             try? FileManager.default.removeItem(atPath: modelDir)   // the checkpoint is large; the run keeps its figures
             runs.append(run); trained += 1
             trainedSeconds += Date().timeIntervalSince(t0)
-            log(String(format: "[%ld/%ld] %@ seed %llu: done in %.0f s: exposure max %.1f, MIA AUC %.3f, sensitive gain %.3f, utility loss %.3f, empirical eps %.2f",
+            log(String(format: "[%ld/%ld] %@ seed %llu: done in %.0f s: exposure max %.1f, MIA AUC %.3f, extracted %.3f (held-out %.3f), sensitive gain %.3f, utility loss %.3f, empirical eps %.2f",
                        i + 1, jobs.count, v.name, seed, Date().timeIntervalSince(t0), m["canary.exposure.max"] ?? .nan, m["mia.auc"] ?? .nan,
-                       m["sensitive.gain"] ?? .nan, m["utility.nll"] ?? .nan, m["epsilon.empirical"] ?? .nan))
+                       m["extraction.exact.rate"] ?? .nan, m["extraction.heldout.exact.rate"] ?? .nan, m["sensitive.gain"] ?? .nan, m["utility.nll"] ?? .nan, m["epsilon.empirical"] ?? .nan))
         }
         var table: [String: [String: Summary]] = [:]
         for v in spec.variants {
             let rs = runs.filter { $0.variant == v.name }
             let keys = Set(rs.flatMap { $0.metrics.keys })
             var row: [String: Summary] = [:]
-            for k in keys { row[k] = summarise(rs.compactMap { $0.metrics[k] }) }
+            for k in keys { row[k] = summarise(rs.compactMap { $0.metrics[k] }, key: k) }
             table[v.name] = row
         }
         var checks = checks0

@@ -25,15 +25,21 @@ enum CompareReport {
         var lines = ["## Comparison: \(spec.name)", "",
                      "Base \(spec.checkpoint); training set \(spec.data), held-out \(spec.heldout); seeds \(spec.seeds.map(String.init).joined(separator: ", ")). "
                      + "Each figure is the mean over seeds with a 95% Student-t interval in brackets (none with one seed). "
+                     + (spec.utilityTarget.map { String(format: "Matched utility: each variant trained until its held-out loss reached %.3f (or its most steps); the steps column shows the steps taken. ", $0) }
+                        ?? "Every variant trained for the same steps. ")
                      + String(format: "Base model before any training: held-out non-sensitive loss %.3f, sensitive-token loss on the training set %.3f, "
-                              + "canary exposure max %.1f bits, LOSS MIA AUC %.3f (the floor each variant is read against).",
-                              base["utility.nll"] ?? .nan, base["sensitive.nll"] ?? .nan, base["canary.exposure.max"] ?? .nan, base["mia.auc"] ?? .nan), "",
-                     "| variant | method | steps | canary exposure max (bits) | MIA AUC | ref. MIA AUC | TPR at 1% FPR | sensitive gain (nats) | held-out utility loss | empirical eps | accountant eps | train s | tokens/s | peak RSS MiB |",
-                     "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+                              + "canary exposure max %.1f bits, LOSS MIA AUC %.3f, sensitive spans extracted exactly %.3f of training and %.3f of held-out records "
+                              + "(the floor each variant is read against).",
+                              base["utility.nll"] ?? .nan, base["sensitive.nll"] ?? .nan, base["canary.exposure.max"] ?? .nan, base["mia.auc"] ?? .nan,
+                              base["extraction.exact.rate"] ?? .nan, base["extraction.heldout.exact.rate"] ?? .nan), "",
+                     "| variant | method | steps | canary exposure max (bits) | MIA AUC | ref. MIA AUC | TPR at 1% FPR | sensitive spans extracted, train / held-out | sensitive gain (nats) | held-out utility loss | empirical eps | accountant eps | train s | tokens/s | peak RSS MiB |",
+                     "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for v in spec.variants {
             let r = o.table[v.name] ?? [:]
-            lines.append("| \(v.name) | \(describe(v)) | \(v.steps) | \(fmt(r["canary.exposure.max"], 1)) | \(fmt(r["mia.auc"], 3)) | \(fmt(r["mia.ref_auc"], 3)) | "
-                         + "\(fmt(r["mia.tpr_at_1pct_fpr"], 3)) | \(fmt(r["sensitive.gain"], 3)) | \(fmt(r["utility.nll"], 3)) | "
+            let steps = spec.utilityTarget == nil ? "\(v.steps)" : (r["train.steps"].map { String(format: "%.0f", $0.mean) } ?? "–") + " of \(v.steps)"
+                + (r["train.reached_target"].map { $0.mean < 1 ? ", target not always reached" : "" } ?? "")
+            lines.append("| \(v.name) | \(describe(v)) | \(steps) | \(fmt(r["canary.exposure.max"], 1)) | \(fmt(r["mia.auc"], 3)) | \(fmt(r["mia.ref_auc"], 3)) | "
+                         + "\(fmt(r["mia.tpr_at_1pct_fpr"], 3)) | \(fmt(r["extraction.exact.rate"], 3)) / \(fmt(r["extraction.heldout.exact.rate"], 3)) | \(fmt(r["sensitive.gain"], 3)) | \(fmt(r["utility.nll"], 3)) | "
                          + "\(empirical(r["epsilon.empirical"])) | \(r["epsilon.accountant"].map { fmt($0, 2) } ?? "none (not private)") | "
                          + "\(fmt(r["cost.seconds"], 0)) | \(fmt(r["cost.tokens_per_s"], 0)) | \(fmt(r["cost.peak_rss_mib"], 0)) |")
         }
@@ -41,6 +47,8 @@ enum CompareReport {
                   String(format: "Empirical epsilon: the one-run lower bound (Steinke, Nasr & Jagielski 2023) at confidence %.0f%%, at each DP variant's own delta and at delta %.3g for the others, ", 100 * (1 - spec.beta), delta)
                   + "from the canaries repeated once, each inserted with probability 1/2, scored by the drop in log-perplexity against the base model; "
                   + "a grid of guess counts with a Bonferroni correction. 0 means no bound: the guesses were no better than chance at that confidence. "
+                  + "Sensitive spans extracted: the fraction of records whose first sensitive span greedy decoding reproduces exactly from the text before it; "
+                  + "on held-out records it shows what the format alone gives away. Intervals are clipped to each figure's range (a time or a rate cannot be negative). "
                   + "The ref. MIA scores each record by its loss drop against the base model. Sensitive gain: base loss minus fine-tuned loss on the training set's sensitive tokens (recollection, arXiv 2502.13313). "
                   + "Peak RSS is the process's high-water mark so far, so it never decreases from one variant to the next.", ""]
         if !o.checks.isEmpty {

@@ -101,7 +101,7 @@ public enum FineTune {
         if split > 0 { log("split \(split) text\(split == 1 ? "" : "s") of \(spec.data) longer than \(context) tokens into windows") }
         let eval = try spec.eval.map { try examples($0, spec, lm, context).0 }
         var options = spec.options
-        let dp = try spec.dp.map { try resolve($0, options: options, examples: train.count, source: spec.data, log: log) }
+        var dp = try spec.dp.map { try resolve($0, options: options, examples: train.count, source: spec.data, log: log) }
         if let dp {
             options.dp = DPOptions(noiseMultiplier: dp.noise, clip: dp.clip, sampleRate: dp.sampleRate, poisson: dp.poisson)
             log(dp.line)
@@ -134,6 +134,14 @@ public enum FineTune {
         let summary = try trainer.run(train: train, eval: eval, from: from, onStep: report) { step in
             guard let path = spec.saveState, step == spec.options.steps || (spec.saveEvery > 0 && step % spec.saveEvery == 0) else { return }
             try trainer.saveState(to: path, step: step)
+        }
+        // Stopped early at a matched-utility target: the privacy spent is that of the steps taken, not of the most allowed.
+        if var spent = dp, summary.steps + from < spec.options.steps {
+            spent.epsilon = try dpEpsilon(q: spent.sampleRate, noise: spent.noise, steps: summary.steps + from, delta: spent.delta,
+                                          accountant: spent.accountant)
+            spent.steps = summary.steps + from
+            log("stopped at the held-out loss target after \(spent.steps) of \(spec.options.steps) steps: " + spent.line)
+            dp = spent
         }
         var outputs = [spec.out]
         lora?.merge(into: lm.model)

@@ -102,13 +102,18 @@ public enum OneRunAudit {
         let candidates = grid ?? defaultGrid(m)
         precondition(!candidates.isEmpty)
         let level = beta / Double(candidates.count)
-        var best = Bound(epsilon: 0, guesses: Guesses(m: m, kPlus: 0, kMinus: 0, correct: 0), level: level)
+        var best: Bound? = nil
+        // With no bound (every candidate's epsilon is 0), the guesses kept are the most significant ones, those with the
+        // smallest p-value at epsilon 0, so that a report shows what was tried rather than zero guesses.
+        var closest: (p: Double, guesses: Guesses)? = nil
         for c in candidates {
             let g = guesses(scores: scores, inserted: inserted, kPlus: c.kPlus, kMinus: c.kMinus)
             let e = epsilonLowerBound(m: m, r: g.r, v: g.correct, delta: delta, beta: level)
-            if e > best.epsilon { best = Bound(epsilon: e, guesses: g, level: level) }
+            if e > (best?.epsilon ?? 0) { best = Bound(epsilon: e, guesses: g, level: level) }
+            let p = pValue(m: m, r: g.r, v: g.correct, epsilon: 0, delta: delta)
+            if closest == nil || p < closest!.p { closest = (p, g) }
         }
-        return best
+        return best ?? Bound(epsilon: 0, guesses: closest!.guesses, level: level)
     }
 
     public static func defaultGrid(_ m: Int) -> [(kPlus: Int, kMinus: Int)] {

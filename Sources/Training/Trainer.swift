@@ -43,6 +43,9 @@ public struct TrainingOptions: Sendable {
     public var seed: UInt64 = 0
     /// Held-out loss every this many steps (and after the last); 0: only before and after.
     public var evalEvery = 0
+    /// A matched-utility target: stop after the first evaluation whose held-out loss is at or below it (needs eval data;
+    /// evaluations happen every `evalEvery` steps). The schedule still spans `steps`, the most steps the run may take.
+    public var stopAtEvalLoss: Double? = nil
     /// Recompute activations in the backward instead of keeping them (less memory).
     public var recompute = false
     /// DP-SGD instead of ordinary steps: Poisson-sampled batches (`batchSize` is then the most examples in one pass,
@@ -111,6 +114,7 @@ public final class Trainer {
         }
         var tokens = 0, firstLoss = Double.nan, lastLoss = Double.nan, lastEval = evalBefore
         let noiseSeed = options.dp.map { $0.noiseSeed ?? UInt64.random(in: 0...UInt64.max) } ?? 0
+        var done = options.steps
         for step in from..<options.steps {
             // The step's gradient in `grads`: DP-SGD's noised clipped sum, or the (accumulated, clipped) plain gradient.
             let loss: Double, norm: Double
@@ -154,9 +158,10 @@ public final class Trainer {
             onStep(StepReport(step: step + 1, steps: options.steps, loss: loss, learningRate: lr, gradNorm: norm, tokens: tokens,
                               seconds: Date().timeIntervalSince(start), evalLoss: evalLoss, dp: info))
             try checkpoint(step + 1)
+            if let target = options.stopAtEvalLoss, let e = evalLoss, e <= target { done = step + 1; break }
         }
         let seconds = Date().timeIntervalSince(start)
-        return TrainingSummary(steps: options.steps - from, tokens: tokens, examples: train.count, firstLoss: firstLoss, finalLoss: lastLoss,
+        return TrainingSummary(steps: done - from, tokens: tokens, examples: train.count, firstLoss: firstLoss, finalLoss: lastLoss,
                                evalLossBefore: evalBefore, evalLossAfter: eval == nil ? nil : lastEval,
                                seconds: seconds, tokensPerSecond: Double(tokens) / max(seconds, 1e-9))
     }

@@ -64,7 +64,8 @@ final class CompareCLITests: XCTestCase {
         let variants = summary["variants"] as! [String: [String: Any]]
         XCTAssertEqual(Set(variants.keys), ["full", "lora_r4", "dp_eps8"])
         for (name, row) in variants {
-            for k in ["mia.auc", "sensitive.gain", "utility.nll", "epsilon.empirical", "canary.exposure.max", "cost.seconds"] {
+            for k in ["mia.auc", "sensitive.gain", "utility.nll", "epsilon.empirical", "canary.exposure.max", "cost.seconds",
+                      "extraction.exact.rate", "extraction.heldout.exact.rate", "train.steps"] {
                 let e = row[k] as? [String: Any]
                 XCTAssertNotNil(e, "\(name) \(k)")
                 XCTAssertEqual(e?["n"] as? Int, 2, "\(name) \(k)")
@@ -120,6 +121,34 @@ final class CompareCLITests: XCTestCase {
         let c = run(["compare", changed, "--db", db])
         XCTAssertEqual(c.code, 0, c.err)
         XCTAssertTrue(c.out.contains("(2 trained, 4 reused)"), c.out)
+    }
+
+    func testMatchedUtilityStopsEachVariantAtTheTarget() throws {
+        let dir = scratchDirectory()
+        try writeData(dir)
+        // A target every evaluation meets: each variant stops after its first evaluation (step 1), DP included.
+        let s = try spec(dir, extra: "utility_target: 1000000\neval_every: 1", variants: """
+            variants:
+              - {name: full, method: full}
+              - {name: dp_eps8, method: full, dp: {epsilon: 8}}
+            """)
+        let r = run(["compare", s, "--db", dir.appendingPathComponent("runs.sqlite").path])
+        XCTAssertEqual(r.code, 0, r.err)
+        let out = dir.appendingPathComponent("out")
+        let summary = try JSONSerialization.jsonObject(with: Data(contentsOf: out.appendingPathComponent("summary.json"))) as! [String: Any]
+        let variants = summary["variants"] as! [String: [String: Any]]
+        for name in ["full", "dp_eps8"] {
+            XCTAssertEqual((variants[name]!["train.steps"] as! [String: Any])["mean"] as! Double, 1, name)
+            XCTAssertEqual((variants[name]!["train.reached_target"] as! [String: Any])["mean"] as! Double, 1, name)
+        }
+        // One step of DP-SGD spends far less than the 8 the noise was calibrated for over 3 steps.
+        XCTAssertLessThan((variants["dp_eps8"]!["epsilon.accountant"] as! [String: Any])["mean"] as! Double, 8)
+        let md = try String(contentsOf: out.appendingPathComponent("report.md"), encoding: .utf8)
+        XCTAssertTrue(md.contains("Matched utility"), md)
+        XCTAssertTrue(md.contains("| full | full | 1 of 3 |"), md)
+        // eval_every alone is a spec error.
+        let bad = try spec(dir, extra: "eval_every: 2", name: "bad.yml")
+        assertBadInput(["compare", bad, "--db", dir.appendingPathComponent("r.sqlite").path], file: bad, problem: "'eval_every' is used only with 'utility_target'")
     }
 
     func testBadSpecsExit2NamingTheFile() throws {

@@ -105,4 +105,22 @@ final class OneRunAuditTests: XCTestCase {
         let g = OneRunAudit.guesses(scores: [0.8, 0.1, 0.9, 0.5], inserted: [false, false, true, true], kPlus: 2, kMinus: 1)
         XCTAssertEqual(g, OneRunAudit.Guesses(m: 4, kPlus: 2, kMinus: 1, correct: 2))
     }
+
+    func testNoBoundKeepsTheMostSignificantGuesses() {
+        // 20 canaries, scores that say nothing about insertion: no candidate rejects epsilon 0 at beta/|grid|, so the
+        // bound is 0; the guesses reported must still be real counts: those of the candidate with the smallest p-value at
+        // epsilon 0 (found here by trying every candidate directly), not zeros.
+        let inserted = (0..<20).map { $0 % 2 == 0 }
+        let scores = (0..<20).map { Double(($0 * 7) % 20) }
+        let b = OneRunAudit.bound(scores: scores, inserted: inserted, delta: 0, beta: 0.05)
+        XCTAssertEqual(b.epsilon, 0)
+        var bestP = 2.0, bestG: OneRunAudit.Guesses? = nil
+        for c in OneRunAudit.defaultGrid(20) {
+            let g = OneRunAudit.guesses(scores: scores, inserted: inserted, kPlus: c.kPlus, kMinus: c.kMinus)
+            let p = OneRunAudit.pValue(m: 20, r: g.r, v: g.correct, epsilon: 0, delta: 0)
+            if p < bestP { bestP = p; bestG = g }
+        }
+        XCTAssertEqual(b.guesses, bestG)
+        XCTAssertGreaterThan(b.guesses.r, 0)
+    }
 }

@@ -123,9 +123,8 @@ enum CompareReport {
         for v in spec.variants {
             var row: [String: Any] = ["method": describe(v), "steps": v.steps]
             for (k, s) in o.table[v.name] ?? [:] where s.mean.isFinite {
-                var e: [String: Any] = ["mean": s.mean, "n": s.n]
-                if let lo = s.lower, let hi = s.upper { e["lower"] = lo; e["upper"] = hi }
-                row[k] = e
+                // The tool's one interval shape: {"value", "ci95": [lower, upper] or null}, here the mean over n seeds.
+                row[k] = ["value": s.mean, "ci95": s.lower.flatMap { lo in s.upper.map { [lo, $0] as Any } } ?? NSNull(), "n": s.n]
             }
             variants[v.name] = row
         }

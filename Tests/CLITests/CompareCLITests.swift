@@ -69,18 +69,19 @@ final class CompareCLITests: XCTestCase {
                 let e = row[k] as? [String: Any]
                 XCTAssertNotNil(e, "\(name) \(k)")
                 XCTAssertEqual(e?["n"] as? Int, 2, "\(name) \(k)")
-                let mean = e?["mean"] as? Double ?? .nan, lo = e?["lower"] as? Double ?? .nan, hi = e?["upper"] as? Double ?? .nan
+                let ci = e?["ci95"] as? [Double]
+                let mean = e?["value"] as? Double ?? .nan, lo = ci?.first ?? .nan, hi = ci?.last ?? .nan
                 XCTAssertTrue(lo <= mean && mean <= hi, "\(name) \(k): \(lo) \(mean) \(hi)")
             }
-            let auc = (row["mia.auc"] as! [String: Any])["mean"] as! Double
+            let auc = (row["mia.auc"] as! [String: Any])["value"] as! Double
             XCTAssertTrue(auc >= 0 && auc <= 1)
         }
         // DP variants carry the accountant's epsilon (the target), the others do not.
-        XCTAssertEqual(((variants["dp_eps8"]!["epsilon.accountant"] as! [String: Any])["mean"] as! Double), 8, accuracy: 0.05)
+        XCTAssertEqual(((variants["dp_eps8"]!["epsilon.accountant"] as! [String: Any])["value"] as! Double), 8, accuracy: 0.05)
         XCTAssertNil(variants["full"]!["epsilon.accountant"])
         // Utility: the base's held-out loss is the same for every variant (a hand check of the bookkeeping).
-        let baseFull = (variants["full"]!["utility.base_nll"] as! [String: Any])["mean"] as! Double
-        let baseDP = (variants["dp_eps8"]!["utility.base_nll"] as! [String: Any])["mean"] as! Double
+        let baseFull = (variants["full"]!["utility.base_nll"] as! [String: Any])["value"] as! Double
+        let baseDP = (variants["dp_eps8"]!["utility.base_nll"] as! [String: Any])["value"] as! Double
         XCTAssertEqual(baseFull, baseDP, accuracy: 1e-9)
         let md = try String(contentsOf: out.appendingPathComponent("report.md"), encoding: .utf8)
         XCTAssertTrue(md.contains("| dp_eps8 | full, DP eps 8 | 3 |"), md)
@@ -138,11 +139,11 @@ final class CompareCLITests: XCTestCase {
         let summary = try JSONSerialization.jsonObject(with: Data(contentsOf: out.appendingPathComponent("summary.json"))) as! [String: Any]
         let variants = summary["variants"] as! [String: [String: Any]]
         for name in ["full", "dp_eps8"] {
-            XCTAssertEqual((variants[name]!["train.steps"] as! [String: Any])["mean"] as! Double, 1, name)
-            XCTAssertEqual((variants[name]!["train.reached_target"] as! [String: Any])["mean"] as! Double, 1, name)
+            XCTAssertEqual((variants[name]!["train.steps"] as! [String: Any])["value"] as! Double, 1, name)
+            XCTAssertEqual((variants[name]!["train.reached_target"] as! [String: Any])["value"] as! Double, 1, name)
         }
         // One step of DP-SGD spends far less than the 8 the noise was calibrated for over 3 steps.
-        XCTAssertLessThan((variants["dp_eps8"]!["epsilon.accountant"] as! [String: Any])["mean"] as! Double, 8)
+        XCTAssertLessThan((variants["dp_eps8"]!["epsilon.accountant"] as! [String: Any])["value"] as! Double, 8)
         let md = try String(contentsOf: out.appendingPathComponent("report.md"), encoding: .utf8)
         XCTAssertTrue(md.contains("Matched utility"), md)
         XCTAssertTrue(md.contains("| full | full | 1 of 3 |"), md)

@@ -10,9 +10,25 @@ func isDirectory(_ path: String) -> Bool {
     return FileManager.default.fileExists(atPath: path, isDirectory: &isDir) && isDir.boolValue
 }
 
-/// The bytes of the user's file at `path`; a directory is refused as one, anything else unreadable with `cannotRead`.
+/// Refuses anything but a regular file where the user's file is expected, naming what it is: a directory, or a
+/// FIFO, socket or device, which would block or never end when read. A missing path passes (whoever opens it says so).
+public func requireRegularUserFile(_ path: String) throws {
+    var st = stat()
+    guard stat(path, &st) == 0 else { return }
+    switch st.st_mode & S_IFMT {
+    case S_IFREG: return
+    case S_IFDIR: throw InputError(path, "is a directory, not a file")
+    case S_IFIFO: throw InputError(path, "is a FIFO (named pipe), not a regular file")
+    case S_IFSOCK: throw InputError(path, "is a socket, not a regular file")
+    case S_IFCHR: throw InputError(path, "is a character device, not a regular file")
+    case S_IFBLK: throw InputError(path, "is a block device, not a regular file")
+    default: throw InputError(path, "is not a regular file")
+    }
+}
+
+/// The bytes of the user's file at `path`, after `requireRegularUserFile`; unreadable with `cannotRead`.
 public func readUserFile(_ path: String, cannotRead: String = "cannot read the file") throws -> Data {
-    if isDirectory(path) { throw InputError(path, "is a directory, not a file") }
+    try requireRegularUserFile(path)
     guard let data = FileManager.default.contents(atPath: path) else { throw InputError(path, cannotRead) }
     return data
 }

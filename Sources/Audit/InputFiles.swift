@@ -10,20 +10,31 @@ func isDirectory(_ path: String) -> Bool {
     return FileManager.default.fileExists(atPath: path, isDirectory: &isDir) && isDir.boolValue
 }
 
-/// Refuses anything but a regular file where the user's file is expected, naming what it is: a directory, or a
-/// FIFO, socket or device, which would block or never end when read. A missing path passes (whoever opens it says so).
-public func requireRegularUserFile(_ path: String) throws {
+/// What is wrong with `path` as the user's input file, when it is not a regular file (nil for a regular or missing
+/// file: whoever opens a missing one says so). A FIFO, socket or device would block or never end when read.
+func nonRegularFileProblem(_ path: String) -> String? {
     var st = stat()
-    guard stat(path, &st) == 0 else { return }
+    guard stat(path, &st) == 0 else { return nil }
     switch st.st_mode & S_IFMT {
-    case S_IFREG: return
-    case S_IFDIR: throw InputError(path, "is a directory, not a file")
-    case S_IFIFO: throw InputError(path, "is a FIFO (named pipe), not a regular file")
-    case S_IFSOCK: throw InputError(path, "is a socket, not a regular file")
-    case S_IFCHR: throw InputError(path, "is a character device, not a regular file")
-    case S_IFBLK: throw InputError(path, "is a block device, not a regular file")
-    default: throw InputError(path, "is not a regular file")
+    case S_IFREG: return nil
+    case S_IFDIR: return "is a directory, not a file"
+    case S_IFIFO: return "is a FIFO (named pipe), not a regular file"
+    case S_IFSOCK: return "is a socket, not a regular file"
+    case S_IFCHR: return "is a character device, not a regular file"
+    case S_IFBLK: return "is a block device, not a regular file"
+    default: return "is not a regular file"
     }
+}
+
+/// Refuses anything but a regular file where the user's file is expected, naming what it is.
+public func requireRegularUserFile(_ path: String) throws {
+    if let problem = nonRegularFileProblem(path) { throw InputError(path, problem) }
+}
+
+/// Refuses a FIFO, socket or device given as a checkpoint (a folder is a Hugging Face checkpoint's), before any
+/// model work starts.
+public func requireCheckpointPath(_ path: String) throws {
+    if !isDirectory(path), let problem = nonRegularFileProblem(path) { throw InputError(path, problem) }
 }
 
 /// The bytes of the user's file at `path`, after `requireRegularUserFile`; unreadable with `cannotRead`.

@@ -135,6 +135,20 @@ final class AuditRunnerTests: XCTestCase {
         }
     }
 
+    /// A checkpoint path that is a FIFO is refused before the run is stored (it used to be found by the loader, inside
+    /// the run).
+    func testFIFOCheckpointIsRefusedBeforeTheRunStarts() throws {
+        let (_, store, dir) = try setUp(thresholds: [])
+        let weights = dir.appendingPathComponent("fake.bin").path
+        try FileManager.default.removeItem(atPath: weights)
+        XCTAssertEqual(mkfifo(weights, 0o644), 0)
+        let spec = try loadAuditSpec(dir.appendingPathComponent("audit.yml").path)
+        XCTAssertThrowsError(try runner(spec, store, fake()).run()) { e in
+            XCTAssertEqual("\(e)", "\(weights): is a FIFO (named pipe), not a regular file")
+        }
+        XCTAssertEqual(try store.runs().count, 0)
+    }
+
     /// Members and non-members sharing texts: the inputs step records an "overlap" finding (the report warns from it).
     func testSharedTextsAreRecordedAsAnOverlap() throws {
         let (_, store, dir) = try setUp(thresholds: [])

@@ -28,6 +28,8 @@ extension AuditRunner {
     /// any model is loaded: a directory, a FIFO or a malformed file fails here, naming the file.
     func readDataInputs() throws -> (AuditInputs.DataFiles, StepOutput) {
         var data = AuditInputs.DataFiles(), out = StepOutput()
+        if spec.targetEndpoint == nil { try requireCheckpointPath(spec.target) }
+        if let r = spec.reference { try requireCheckpointPath(r) }
         if let p = spec.members {
             data.memberTexts = try readJSONLTexts(p, field: spec.field).map(\.text)
             out.datasets.append(try datasetRecord("members", p, data.memberTexts.count))

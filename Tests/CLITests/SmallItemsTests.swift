@@ -150,6 +150,42 @@ final class SmallItemsTests: XCTestCase {
         XCTAssertTrue(r.err.contains("evil\\u{1B}[2J\\u{7}name.jsonl"), r.err)
     }
 
+    /// An audit whose spec name and threshold metric hold an escape sequence: the console (stdout and the progress
+    /// lines on stderr) shows it escaped; the audit's console also carries the tiny-sample and overlap warnings.
+    func testAuditConsoleEscapesNamesAndCarriesTheWarnings() throws {
+        let dir = scratchDirectory()
+        _ = try writeLines(texts(3, "member"), to: dir.appendingPathComponent("m.jsonl"))
+        _ = try writeLines(texts(3, "other") + texts(1, "member"), to: dir.appendingPathComponent("n.jsonl"))
+        let spec = dir.appendingPathComponent("a.yml")
+        try Data("""
+            version: 1
+            name: "evil\\e[2J audit"
+            seed: 1
+            target:
+              checkpoint: \(tiny)
+            datasets:
+              members: m.jsonl
+              nonmembers: n.jsonl
+            attacks:
+              mia:
+                attacks: [loss]
+                resamples: 50
+            thresholds:
+              - mia.loss.auc <= 0.0
+            """.utf8).write(to: spec)
+        let r = run(["audit", spec.path, "--db", dir.appendingPathComponent("r.sqlite").path,
+                     "--reports", dir.appendingPathComponent("reports").path])
+        XCTAssertEqual(r.code, 1, r.err)
+        XCTAssertFalse((r.out + r.err).unicodeScalars.contains("\u{1B}"), r.out + r.err)
+        XCTAssertTrue(r.err.contains("evil\\u{1B}[2J audit"), r.err)
+        XCTAssertTrue(r.out.contains("warning: membership inference: too few to interval: 3 members and 4 non-members"), r.out)
+        XCTAssertTrue(r.out.contains("warning: 1 text appears among both the members and the non-members"), r.out)
+        let history = run(["history", "--db", dir.appendingPathComponent("r.sqlite").path])
+        XCTAssertEqual(history.code, 0, history.err)
+        XCTAssertFalse(history.out.unicodeScalars.contains("\u{1B}"), history.out)
+        XCTAssertTrue(history.out.contains("evil\\u{1B}[2J audit"), history.out)
+    }
+
     // MARK: canary exposure --field
 
     /// `canary insert --field body` then `canary exposure --dataset --field body` checks the same field (it read only

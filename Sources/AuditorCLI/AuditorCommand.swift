@@ -25,7 +25,21 @@ public struct AuditorCommand: ParsableCommand {
             FileHandle.standardError.write(Data("Error: \(message)\nSee 'auditor --help'.\n".utf8))
             Foundation.exit(ExitCode.validationFailure.rawValue)
         }
-        main(joiningNegativeValues(Array(CommandLine.arguments.dropFirst())))
+        // The argument parser's own main, except that its error text passes through `consoleSafe`: an unknown option
+        // or a bad value is quoted in the message, and its control characters must be shown, not obeyed.
+        do {
+            var command = try parseAsRoot(joiningNegativeValues(Array(CommandLine.arguments.dropFirst())))
+            try command.run()
+        } catch {
+            let code = exitCode(for: error), text = fullMessage(for: error)
+            if code == .success {
+                if !text.isEmpty { print(text) }
+            } else if !text.isEmpty {
+                let safe = text.split(separator: "\n", omittingEmptySubsequences: false).map { consoleSafe(String($0)) }
+                FileHandle.standardError.write(Data((safe.joined(separator: "\n") + "\n").utf8))
+            }
+            Foundation.exit(code.rawValue)
+        }
     }
 
     /// "--k -0.2" becomes "--k=-0.2": a negative number after a long option is that option's value, which the

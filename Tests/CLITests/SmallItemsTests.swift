@@ -150,6 +150,17 @@ final class SmallItemsTests: XCTestCase {
         XCTAssertTrue(r.err.contains("evil\\u{1B}[2J\\u{7}name.jsonl"), r.err)
     }
 
+    /// The argument parser's own messages quote what was typed: an option name with an escape sequence is escaped.
+    func testArgumentParserMessagesAreEscaped() {
+        let r = run(["mia", tiny, "--members", "m", "--nonmembers", "n", "--bogus\u{1B}[2J"])
+        XCTAssertEqual(r.code, 64, r.err)
+        XCTAssertFalse(r.err.unicodeScalars.contains("\u{1B}"), r.err)
+        XCTAssertTrue(r.err.hasPrefix("Error: Unknown option '--bogus\\u{1B}[2J'\n"), r.err)
+        let v = run(["mia", tiny, "--members", "m", "--nonmembers", "n", "--resamples", "\u{1B}x"])
+        XCTAssertEqual(v.code, 64, v.err)
+        XCTAssertTrue(v.err.hasPrefix("Error: The value '\\u{1B}x' is invalid for '--resamples <resamples>'"), v.err)
+    }
+
     /// An audit whose spec name and threshold metric hold an escape sequence: the console (stdout and the progress
     /// lines on stderr) shows it escaped; the audit's console also carries the tiny-sample and overlap warnings.
     func testAuditConsoleEscapesNamesAndCarriesTheWarnings() throws {

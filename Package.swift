@@ -38,7 +38,7 @@ let package = Package(
         .target(name: "LM", dependencies: []),
         .target(name: "Tensor", dependencies: ["COpenBLAS"], swiftSettings: optimise + unchecked),
         .target(name: "Checkpoint", dependencies: [], swiftSettings: optimise),
-        .target(name: "Tokenizer", dependencies: [], swiftSettings: optimise),
+        .target(name: "Tokenizer", dependencies: ["Checkpoint"], swiftSettings: optimise),
         .target(name: "Model", dependencies: ["Tensor", "Checkpoint", "Tokenizer", "LM", "Stats"], swiftSettings: optimise),
         .target(name: "Attacks", dependencies: ["LM", "Stats", "CZlib"], swiftSettings: optimise),
         // An OpenAI-compatible server (vLLM) as a backend: URLSession, never the local engine.
@@ -79,7 +79,7 @@ let package = Package(
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Model", "Stats"], swiftSettings: tests),
         .testTarget(name: "UnlearningTests", dependencies: ["Unlearning", "Training", "Model", "Tensor", "Stats"], swiftSettings: tests),
         .testTarget(name: "StoreTests", dependencies: ["Store"], exclude: ["Snapshots"], swiftSettings: tests),
-        .testTarget(name: "ReportTests", dependencies: ["Report", "Store"], exclude: ["Snapshots"], swiftSettings: tests),
+        .testTarget(name: "ReportTests", dependencies: ["Report", "Store", "Stats"], exclude: ["Snapshots"], swiftSettings: tests),
         .testTarget(name: "AuditTests", dependencies: ["Audit", "Attacks", "LM", "FakeModels", "Store", "Experiments", "Privacy"], swiftSettings: tests),
         // Against a real vLLM server (scripts/vllm-server.sh) found through AUDITOR_VLLM_URL.
         .testTarget(name: "RemoteTests", dependencies: ["Remote", "LM", "Model", "Audit", "Store"], swiftSettings: tests),

@@ -81,7 +81,8 @@ public enum Ghost {
     static func words(_ s: String) -> [String] { s.split(whereSeparator: \.isWhitespace).map(String.init) }
 
     /// The last-k-words test of each passphrase: prompt = `context` + " " (when given) + the passphrase's first
-    /// n - k words; greedy decoding (stopping at EOS) for as many tokens as the last k words take plus 4; the
+    /// n - k words, tokenized without the tokenizer's own BOS and preceded by the model's BOS when it has one (the
+    /// start `perplexityTest` scores from); greedy decoding (stopping at EOS) for as many tokens as the last k words take plus 4; the
     /// decoded continuation's first k whitespace-separated words are compared with the last k words exactly.
     public static func lastKTest(_ lm: any AuditableModel, passphrases: [String], context: String? = nil, k: Int) throws -> [GhostLastK] {
         let parts = passphrases.map(words)
@@ -89,7 +90,10 @@ public enum Ghost {
         let prompts = parts.map { w in (context.map { $0 + " " } ?? "") + w.dropLast(k).joined(separator: " ") }
         let tails = parts.map { Array($0.suffix(k)) }
         let budget = try tails.map { try lm.encode(" " + $0.joined(separator: " "), addBos: false).count + 4 }.max() ?? 4
-        let ids = try prompts.map { Array(try lm.encode($0).suffix(max(1, lm.contextLength - budget - 1))) }
+        // BOS then the prompt, as `perplexityTest` scores a passphrase (`Traps.scoredIds`): both tests see the
+        // passphrase after the same start of sequence, whatever the tokenizer adds by itself.
+        let bos = lm.bosId.map { [$0] } ?? []
+        let ids = try prompts.map { bos + Array(try lm.encode($0, addBos: false).suffix(max(1, lm.contextLength - budget - 1 - bos.count))) }
         let out = try lm.generate(prompts: ids, maxNewTokens: budget, stopTokens: Set([lm.eosId].compactMap { $0 }))
         return try (0..<passphrases.count).map { i in
             GhostLastK(prompt: prompts[i], expected: tails[i],

@@ -1,5 +1,6 @@
 // Readers of the user's data files (JSON Lines, word lists, manifests), each error naming the file and the line.
 import Attacks
+import Checkpoint
 import Foundation
 
 /// Reads a JSON Lines file of objects and returns the string field `field` of each (blank lines skipped).
@@ -19,6 +20,11 @@ public func readJSONLTexts(_ path: String, field: String) throws -> [(id: Any?, 
             throw InputError(path, "line \(lineNo): not valid JSON")
         }
         if let s = obj as? String { out.append((nil, s)); continue }
+        // JSONSerialization keeps the last of two equal keys: which "text" was meant is the user's to say.
+        if let d = JSONDuplicateKeys.first(in: line) {
+            throw InputError(path, "line \(lineNo): duplicate key \"\(d.key)\"" + (d.path.isEmpty ? "" : " in \(d.path)")
+                             + " (a JSON object may hold each key once)")
+        }
         guard let o = obj as? [String: Any] else {
             throw InputError(path, "line \(lineNo): expected a JSON object with a \"\(field)\" string or a JSON string")
         }
@@ -46,6 +52,11 @@ public func jsonLine(_ obj: Any) -> String {
     return String(decoding: d, as: UTF8.self)
 }
 
+/// Refuses a JSON document (already parsed) with a key repeated in one object, naming its line and key.
+func refuseDuplicateKeys(_ d: Data, _ path: String) throws {
+    if let dup = JSONDuplicateKeys.first(in: d) { throw InputError(path, dup.description) }
+}
+
 public func readWordList(_ path: String) throws -> [String] {
     guard let s = String(data: try readUserFile(path, cannotRead: "cannot read the word list (UTF-8, one word per line)"), encoding: .utf8) else {
         throw InputError(path, "cannot read the word list (UTF-8, one word per line)")
@@ -59,6 +70,7 @@ public func readCanaryManifest(_ path: String) throws -> CanaryManifest {
     let d = try readUserFile(path, cannotRead: "cannot read the manifest")
     // One line whatever went wrong: DecodingError's own description is long and can span lines.
     guard (try? JSONSerialization.jsonObject(with: d)) != nil else { throw InputError(path, "not valid JSON (expected a canary manifest)") }
+    try refuseDuplicateKeys(d, path)
     let m: CanaryManifest
     do { m = try JSONDecoder().decode(CanaryManifest.self, from: d) } catch let e as DecodingError {
         // canaries[0].repetitions
@@ -89,6 +101,7 @@ public func readCanaryManifest(_ path: String) throws -> CanaryManifest {
 
 public func readTrapManifest(_ path: String) throws -> TrapManifest {
     let d = try readUserFile(path, cannotRead: "cannot read the manifest")
+    if (try? JSONSerialization.jsonObject(with: d)) != nil { try refuseDuplicateKeys(d, path) }
     do { return try JSONDecoder().decode(TrapManifest.self, from: d) } catch {
         throw InputError(path, "not a trap manifest (\(error))")
     }
@@ -141,6 +154,7 @@ public func readJSONLRecords(_ path: String, field: String) throws -> [JSONLReco
 
 public func readGhostManifest(_ path: String) throws -> GhostManifest {
     let d = try readUserFile(path, cannotRead: "cannot read the manifest")
+    if (try? JSONSerialization.jsonObject(with: d)) != nil { try refuseDuplicateKeys(d, path) }
     let m: GhostManifest
     do { m = try JSONDecoder().decode(GhostManifest.self, from: d) } catch {
         throw InputError(path, "not a ghost manifest (\(error))")
@@ -151,12 +165,12 @@ public func readGhostManifest(_ path: String) throws -> GhostManifest {
 
 /// The manifest must describe this dataset: same SHA-256 when recorded, and every canary present exactly
 /// `repetitions` times.
-public func checkCanaryDataset(_ m: CanaryManifest, _ dataset: String, manifest: String) throws {
+public func checkCanaryDataset(_ m: CanaryManifest, _ dataset: String, field: String = "text", manifest: String) throws {
     if let want = m.datasetSHA256 {
         let got = try sha256(file: dataset)
         if got != want { throw InputError(manifest, "does not match dataset \(dataset): SHA-256 \(got.prefix(12))…, manifest says \(want.prefix(12))…") }
     }
-    let texts = try readJSONLTexts(dataset, field: "text").map(\.text)
+    let texts = try readJSONLTexts(dataset, field: field).map(\.text)
     var counts: [String: Int] = [:]
     for t in texts { counts[t, default: 0] += 1 }
     for c in m.canaries where counts[c.text, default: 0] != c.repetitions {

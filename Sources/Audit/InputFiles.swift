@@ -10,9 +10,36 @@ func isDirectory(_ path: String) -> Bool {
     return FileManager.default.fileExists(atPath: path, isDirectory: &isDir) && isDir.boolValue
 }
 
-/// The bytes of the user's file at `path`; a directory is refused as one, anything else unreadable with `cannotRead`.
+/// What is wrong with `path` as the user's input file, when it is not a regular file (nil for a regular or missing
+/// file: whoever opens a missing one says so). A FIFO, socket or device would block or never end when read.
+func nonRegularFileProblem(_ path: String) -> String? {
+    var st = stat()
+    guard stat(path, &st) == 0 else { return nil }
+    switch st.st_mode & S_IFMT {
+    case S_IFREG: return nil
+    case S_IFDIR: return "is a directory, not a file"
+    case S_IFIFO: return "is a FIFO (named pipe), not a regular file"
+    case S_IFSOCK: return "is a socket, not a regular file"
+    case S_IFCHR: return "is a character device, not a regular file"
+    case S_IFBLK: return "is a block device, not a regular file"
+    default: return "is not a regular file"
+    }
+}
+
+/// Refuses anything but a regular file where the user's file is expected, naming what it is.
+public func requireRegularUserFile(_ path: String) throws {
+    if let problem = nonRegularFileProblem(path) { throw InputError(path, problem) }
+}
+
+/// Refuses a FIFO, socket or device given as a checkpoint (a folder is a Hugging Face checkpoint's), before any
+/// model work starts.
+public func requireCheckpointPath(_ path: String) throws {
+    if !isDirectory(path), let problem = nonRegularFileProblem(path) { throw InputError(path, problem) }
+}
+
+/// The bytes of the user's file at `path`, after `requireRegularUserFile`; unreadable with `cannotRead`.
 public func readUserFile(_ path: String, cannotRead: String = "cannot read the file") throws -> Data {
-    if isDirectory(path) { throw InputError(path, "is a directory, not a file") }
+    try requireRegularUserFile(path)
     guard let data = FileManager.default.contents(atPath: path) else { throw InputError(path, cannotRead) }
     return data
 }

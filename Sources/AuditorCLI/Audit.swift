@@ -58,7 +58,7 @@ struct AuditCommand: ParsableCommand {
             let files = ["report.md", "report.html", "summary.json", "junit.xml"].map { (dir as NSString).appendingPathComponent($0) }
             for (i, f) in files.enumerated() { console.append(i == 0 ? "report: \(f)" : "        \(f)") }
             console.append("run: \(report.run.id) (stored in \(db))")
-            let text = console.joined(separator: "\n") + "\n"
+            let text = console.map(consoleSafe).joined(separator: "\n") + "\n"
             if json {
                 FileHandle.standardError.write(Data(text.utf8))
                 FileHandle.standardOutput.write(Data(Report.summaryJSON(report, options: options).utf8))

@@ -25,7 +25,42 @@ public struct AuditorCommand: ParsableCommand {
             FileHandle.standardError.write(Data("Error: \(message)\nSee 'auditor --help'.\n".utf8))
             Foundation.exit(ExitCode.validationFailure.rawValue)
         }
-        main(nil)
+        // The argument parser's own main, except that its error text passes through `consoleSafe`: an unknown option
+        // or a bad value is quoted in the message, and its control characters must be shown, not obeyed.
+        do {
+            var command = try parseAsRoot(joiningNegativeValues(Array(CommandLine.arguments.dropFirst())))
+            try command.run()
+        } catch {
+            let code = exitCode(for: error), text = fullMessage(for: error)
+            if code == .success {
+                if !text.isEmpty { print(text) }
+            } else if !text.isEmpty {
+                let safe = text.split(separator: "\n", omittingEmptySubsequences: false).map { consoleSafe(String($0)) }
+                FileHandle.standardError.write(Data((safe.joined(separator: "\n") + "\n").utf8))
+            }
+            Foundation.exit(code.rawValue)
+        }
+    }
+
+    /// "--k -0.2" becomes "--k=-0.2": a negative number after a long option is that option's value, which the
+    /// argument parser would otherwise read as short options ("unknown option '-0'"); the option's own check then
+    /// names it and its range. No option or flag of auditor is spelt like a number, so nothing else reads differently.
+    /// Nothing after "--" is touched.
+    static func joiningNegativeValues(_ args: [String]) -> [String] {
+        var out: [String] = [], i = 0
+        func isNegativeNumber(_ s: String) -> Bool {
+            let c = Array(s)
+            return c.count >= 2 && c[0] == "-" && (c[1].isASCII && c[1].isNumber || c[1] == "." && c.count >= 3 && c[2].isASCII && c[2].isNumber)
+        }
+        while i < args.count {
+            let a = args[i]
+            if a == "--" { out += args[i...]; break }
+            if a.hasPrefix("--"), a.count > 2, !a.contains("="), i + 1 < args.count, isNegativeNumber(args[i + 1]) {
+                out.append(a + "=" + args[i + 1]); i += 2; continue
+            }
+            out.append(a); i += 1
+        }
+        return out
     }
 
     /// "unknown command 'X'; did you mean 'Y'?" when `arguments` starts with a word that is not a subcommand but is

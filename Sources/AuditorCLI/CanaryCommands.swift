@@ -39,7 +39,7 @@ struct CanaryCommand: ParsableCommand {
                     m = try Canaries.generate(format: f, formatString: format, repetitions: reps, perRepetition: perRepetition, seed: seed)
                 } catch let e as CanaryError { throw InputError("--format", e.description) }
                 try writeJSON(m, to: output)
-                FileHandle.standardError.write(Data("canary: \(m.canaries.count) canaries (|R| = 2^\(String(format: "%.1f", f.log2SpaceSize))) written to \(output)\n".utf8))
+                FileHandle.standardError.write(Data("canary: \(m.canaries.count) canaries (|R| = 2^\(String(format: "%.1f", f.log2SpaceSize))) written to \(consoleSafe(output))\n".utf8))
             }
         }
     }
@@ -59,7 +59,7 @@ struct CanaryCommand: ParsableCommand {
             try reportingErrors {
                 var m = try readCanaryManifest(manifest)
                 _ = try readJSONLTexts(dataset, field: field)   // validates every line
-                let text = String(decoding: FileManager.default.contents(atPath: dataset) ?? Data(), as: UTF8.self)
+                let text = String(decoding: try readUserFile(dataset), as: UTF8.self)
                 let records = text.split(separator: "\n", omittingEmptySubsequences: true).map(String.init)
                 let lines = Canaries.insert(m, into: records, field: field, seed: seed)
                 let sink = try OutputSink(path: output)
@@ -67,7 +67,7 @@ struct CanaryCommand: ParsableCommand {
                 try sink.close()
                 m.dataset = output; m.datasetSHA256 = try sha256(file: output)
                 try writeJSON(m, to: manifestOutput ?? output + ".manifest.json")
-                FileHandle.standardError.write(Data("canary: \(lines.count - records.count) canary records inserted into \(output)\n".utf8))
+                FileHandle.standardError.write(Data("canary: \(lines.count - records.count) canary records inserted into \(consoleSafe(output))\n".utf8))
             }
         }
     }
@@ -88,6 +88,7 @@ struct CanaryCommand: ParsableCommand {
         @Option(help: "Manifest from `canary generate` or `canary insert`.") var manifest: String
         @Option(help: "Word list, for words:N formats.") var words: String?
         @Option(help: "The dataset the canaries were inserted into, to check against the manifest.") var dataset: String?
+        @Option(help: "Field holding the text in --dataset (as given to `canary insert --field`).") var field = "text"
         @Option(help: "Enumerate the whole space when it has at most this many candidates.") var enumerateUpTo = 10_000
         @Option(help: "Sampled reference candidates otherwise.") var references = 1000
         @Option(help: "Random seed for sampled references.") var seed: UInt64 = 0
@@ -103,7 +104,7 @@ struct CanaryCommand: ParsableCommand {
         func run() throws {
             try reportingErrors {
                 let m = try readCanaryManifest(manifest)
-                if let dataset { try checkCanaryDataset(m, dataset, manifest: manifest) }
+                if let dataset { try checkCanaryDataset(m, dataset, field: field, manifest: manifest) }
                 let list = try words.map { try readWordList($0) } ?? []
                 let lm = try loadAuditable(model, remote)
                 let progress = Progress(total: m.canaries.count, unit: "canaries")

@@ -97,11 +97,12 @@ func reportingErrors(_ body: () throws -> Void) throws {
     } catch let e as ValidationError {
         throw e
     } catch let e as InputError where e.namesOption {
-        throw ValidationError(e.description)
+        throw ValidationError(consoleSafe(e.description))
     } catch {
         // Every input error type (CheckpointError, ModelError, TokenizerError, InputError, SpecError, StoreError, ...)
         // describes itself as "FILE: problem".
-        let msg = String(describing: error)
+        // Paths and names in the message are the user's: their control characters are shown, never obeyed.
+        let msg = consoleSafe(String(describing: error))
         FileHandle.standardError.write(Data("auditor: error: \(msg)\n".utf8))
         throw ExitCode(2)
     }

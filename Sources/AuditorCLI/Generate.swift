@@ -39,7 +39,14 @@ struct Generate: ParsableCommand {
             let ids = try texts.enumerated().map { (i, t) -> [Int] in
                 let e = lm.tokenizer.encode(t)
                 if e.isEmpty { throw InputError("prompt \(i + 1)", "the prompt has no tokens") }
-                return Array(e.suffix(lm.config.maxPositions - 1))
+                let keep = lm.config.maxPositions - 1
+                if e.count > keep {
+                    // Kept as before (the end of the prompt is what the continuation follows), but never silently.
+                    let note = "auditor: warning: prompt \(i + 1): \(e.count - keep) of its \(e.count) tokens dropped from the start; "
+                        + "the model's context holds \(lm.config.maxPositions) tokens, so the last \(keep) are kept\n"
+                    FileHandle.standardError.write(Data(note.utf8))
+                }
+                return Array(e.suffix(keep))
             }
             let progress = Progress(total: maxNewTokens, unit: "steps")
             let stop: Set<Int> = ignoreEos ? [] : Set([lm.tokenizer.eosId].compactMap { $0 })

@@ -36,7 +36,7 @@ struct GhostCommand: ParsableCommand {
                     throw InputError(words, e.description)
                 }
                 try writeJSON(m, to: output)
-                FileHandle.standardError.write(Data("ghost: \(m.passphrases.count) passphrases written to \(output)\n".utf8))
+                FileHandle.standardError.write(Data("ghost: \(m.passphrases.count) passphrases written to \(consoleSafe(output))\n".utf8))
             }
         }
     }

@@ -101,6 +101,7 @@ struct MIACommand: ParsableCommand {
                 "blind_baseline": ["feature": blind.feature, "auc": ["value": blind.auc, "ci95": [blind.lower, blind.upper]]],
             ]
             if let w = Metrics.blindBaselineWarning(blind) { out["warning"] = w }
+            if let w = Metrics.smallSampleWarning(positives: ms.count, negatives: ns.count) { out["small_sample_warning"] = w }
             if !vocabStats {
                 out["unavailable"] = ["minkpp": "needs the whole vocabulary's mean and variance of ln p, which \(lm.identity) does not serve"]
             }

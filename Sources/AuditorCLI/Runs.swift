@@ -85,9 +85,9 @@ struct DiffCommand: ParsableCommand {
                                 "checks": checks.map { ["expression": $0[0], "a": $0[1], "b": $0[2]] }]))
                 return
             }
-            print("A: \(a.run.id)  \(a.run.status.rawValue)  \(a.run.name)")
-            print("B: \(b.run.id)  \(b.run.status.rawValue)  \(b.run.name)")
-            notes.forEach { print($0) }
+            print(consoleSafe("A: \(a.run.id)  \(a.run.status.rawValue)  \(a.run.name)"))
+            print(consoleSafe("B: \(b.run.id)  \(b.run.status.rawValue)  \(b.run.name)"))
+            notes.forEach { print(consoleSafe($0)) }
             print("")
             print(table(["METRIC", "A [95% CI]", "B [95% CI]", "CHANGE", "EXCEEDS CI"], rows))
             if !checks.isEmpty { print(""); print(table(["THRESHOLD", "A", "B"], checks)) }
@@ -130,6 +130,7 @@ struct ReportCommand: ParsableCommand {
 
 /// A plain text table, columns padded to their widest cell.
 func table(_ header: [String], _ rows: [[String]]) -> String {
+    let rows = rows.map { $0.map(consoleSafe) }  // run names and verdicts come from specs: shown, never obeyed
     let all = [header] + rows
     let widths = header.indices.map { i in all.map { $0[i].count }.max()! }
     return all.map { r in

@@ -4,6 +4,7 @@ import ArgumentParser
 import Attacks
 import Foundation
 import Model
+import Stats
 
 struct TrapsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -50,7 +51,7 @@ struct TrapsCommand: ParsableCommand {
                 } catch let e as TrapsError { throw InputError(model.path, e.description) }
                 m.model = model.path
                 try writeJSON(m, to: output)
-                FileHandle.standardError.write(Data("traps: \(m.traps.count) traps written to \(output)\n".utf8))
+                FileHandle.standardError.write(Data("traps: \(m.traps.count) traps written to \(consoleSafe(output))\n".utf8))
             }
         }
     }
@@ -89,7 +90,7 @@ struct TrapsCommand: ParsableCommand {
                 out.dataset = output; out.datasetSHA256 = try sha256(file: output)
                 try writeJSON(out, to: manifestOutput ?? output + ".manifest.json")
                 let n = out.traps.reduce(0) { $0 + $1.repetitions }
-                FileHandle.standardError.write(Data("traps: \(n) occurrences of \(out.traps.filter(\.injected).count) traps injected into \(output)\n".utf8))
+                FileHandle.standardError.write(Data("traps: \(n) occurrences of \(out.traps.filter(\.injected).count) traps injected into \(consoleSafe(output))\n".utf8))
             }
         }
     }
@@ -136,6 +137,9 @@ struct TrapsCommand: ParsableCommand {
                 func auc(_ a: TrapAUC) -> [String: Any] {
                     var o: [String: Any] = ["auc": ["value": a.auc, "ci95": [a.lower, a.upper]], "injected": a.injected, "controls": a.controls]
                     if let r = a.repetitions { o["repetitions"] = r }
+                    // Two controls give AUC 1 [1, 1] as readily as two hundred: below the minimum the interval is no evidence.
+                    if let w = Metrics.smallSampleWarning(positives: a.injected, negatives: a.controls, positiveName: "injected traps",
+                                                          negativeName: "controls") { o["small_sample_warning"] = w }
                     return o
                 }
                 let byId = Dictionary(uniqueKeysWithValues: m.traps.map { ($0.id, $0) })

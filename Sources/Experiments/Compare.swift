@@ -77,9 +77,7 @@ public enum Compare {
 
     /// Reads SPEC.yml; relative paths are taken from the spec's folder. Bad input throws InputError naming the key.
     public static func load(_ path: String, out: String? = nil) throws -> CompareSpec {
-        guard let text = FileManager.default.contents(atPath: path).map({ String(decoding: $0, as: UTF8.self) }) else {
-            throw InputError(path, "cannot read the file")
-        }
+        let text = String(decoding: try readUserFile(path), as: UTF8.self)
         let root: Any?
         do { root = try Yams.load(yaml: text) } catch { throw InputError(path, "not valid YAML: \(error)") }
         guard let o = root as? [String: Any] else { throw InputError(path, "expected a mapping at the top level") }

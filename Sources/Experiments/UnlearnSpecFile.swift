@@ -15,7 +15,7 @@ public enum UnlearnSpecFile {
 
     /// Reads and checks the spec; paths are relative to the spec file. Errors name the file, line and key.
     public static func load(_ path: String) throws -> UnlearnSpec {
-        guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
+        guard let text = String(data: try readUserFile(path, cannotRead: "cannot read the unlearning spec"), encoding: .utf8) else {
             throw InputError(path, "cannot read the unlearning spec")
         }
         let root: Node

@@ -1,5 +1,6 @@
 // Model hyper-parameters, read from a Hugging Face config.json or from GGUF llama.* metadata (REFERENCES.md §1).
 import Foundation
+import Checkpoint
 import Tensor
 
 /// Bad input in a model description: names the file and the problem.
@@ -73,6 +74,7 @@ extension ModelConfig {
         guard let obj = try? JSONSerialization.jsonObject(with: data), let j = obj as? [String: Any] else {
             throw ModelError(file: path, "config.json is not a JSON object")
         }
+        if let d = JSONDuplicateKeys.first(in: data) { throw ModelError(file: path, d.description) }
         return try fromHuggingFace(j, file: path)
     }
 

@@ -59,10 +59,12 @@ extension LoRA {
     /// Reads a PEFT LoRA adapter for a model with `modelConfig`; every shape and target is checked against the model.
     public static func readPEFT(_ dir: String, modelConfig c: ModelConfig) throws -> LoRA {
         let cfgPath = (dir as NSString).appendingPathComponent("adapter_config.json")
+        try LanguageModel.requireRegularFile(cfgPath)
         guard let data = FileManager.default.contents(atPath: cfgPath),
               let j = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
             throw ModelError(file: cfgPath, "missing or not a JSON object (expected PEFT's adapter_config.json)")
         }
+        if let d = JSONDuplicateKeys.first(in: data) { throw ModelError(file: cfgPath, d.description) }
         guard (j["peft_type"] as? String) == "LORA" else { throw ModelError(file: cfgPath, "peft_type is not LORA") }
         guard c.architecture == .llama else {
             throw ModelError(file: cfgPath, "PEFT adapters are read for Llama-family models only (this is \(c.architecture.rawValue))")

@@ -222,3 +222,25 @@ public enum Metrics {
         return sorted[lo] + (sorted[hi] - sorted[lo]) * f
     }
 }
+
+// MARK: Too few to interval
+
+extension Metrics {
+    /// Below this many examples in either class a 95% bootstrap interval of an AUC is not presented as meaningful.
+    /// Why 10: simulating members N(d, 1) against non-members N(0, 1), k of each, 400 repetitions of a 300-resample
+    /// stratified percentile bootstrap (numpy), the interval covered the true AUC in 69%, 49% and 21% of
+    /// repetitions at k = 2 (d = 0, 1, 2) and collapsed to one point (such as 1.000 [1.000, 1.000]) in 31-79% of
+    /// them; at k = 5, 92%, 91% and 61%; at k = 10, 93%, 93% and 83%, with at most 9% single points.
+    public static let minimumPerClassForInterval = 10
+
+    /// The tiny-sample warning: nil when both classes hold at least `minimumPerClassForInterval` examples, else a
+    /// sentence naming the counts. `positives` / `negatives` name the classes ("members", "non-members").
+    public static func smallSampleWarning(positives: Int, negatives: Int, positiveName: String = "members",
+                                          negativeName: String = "non-members") -> String? {
+        let least = minimumPerClassForInterval
+        guard positives < least || negatives < least else { return nil }
+        return "too few to interval: \(positives) \(positiveName) and \(negatives) \(negativeName); with fewer than "
+            + "\(least) in either class a 95% bootstrap interval is not meaningful (it can collapse to a single point "
+            + "such as 1.000 [1.000, 1.000]), so read these AUCs as anecdotes and add texts"
+    }
+}

@@ -1,4 +1,5 @@
 // Loading a Hugging Face tokenizer.json (byte-level BPE) and, when present, the tokenizer_config.json beside it.
+import Checkpoint
 import Foundation
 
 let gpt2Pattern = #"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"#
@@ -71,6 +72,10 @@ extension BPETokenizer {
 }
 
 private func readJSONObject(_ path: String) throws -> [String: Any] {
+    // A FIFO, socket or device would block or never end: refused before it is opened.
+    if let type = (try? FileManager.default.attributesOfItem(atPath: path))?[.type] as? FileAttributeType, type != .typeRegular {
+        throw TokenizerError(file: path, type == .typeDirectory ? "is a directory, not a file" : "not a regular file (a FIFO, socket or device)")
+    }
     guard let data = FileManager.default.contents(atPath: path) else {
         throw TokenizerError(file: path, "cannot read the file")
     }
@@ -79,6 +84,7 @@ private func readJSONObject(_ path: String) throws -> [String: Any] {
         throw TokenizerError(file: path, "not valid JSON (\(error.localizedDescription))")
     }
     guard let dict = object as? [String: Any] else { throw TokenizerError(file: path, "the top level is not a JSON object") }
+    if let d = JSONDuplicateKeys.first(in: data) { throw TokenizerError(file: path, d.description) }
     return dict
 }
 

@@ -209,4 +209,10 @@ final class DatasetInferenceTests: XCTestCase {
             XCTAssertEqual($0 as? DatasetInferenceError, .noUsableFeature)
         }
     }
+
+    /// Dataset inference refuses sets of fewer than 10 texts: never fewer than the minimum per class below which
+    /// an AUC interval (here its blind baseline's) is called too few, so its output needs no tiny-sample warning.
+    func testRefusalCoversTheTooFewToIntervalMinimum() {
+        XCTAssertGreaterThanOrEqual(DatasetInference.minimumTexts, Metrics.minimumPerClassForInterval)
+    }
 }

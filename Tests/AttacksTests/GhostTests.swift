@@ -6,6 +6,7 @@ import Stats
 import XCTest
 import Attacks
 import Model
+import FakeModels
 
 private let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 private let list = ["apple", "river", "stone", "cloud", "green", "window", "seven", "paper", "music", "horse", "north", "quiet"]
@@ -43,7 +44,9 @@ final class GhostTests: XCTestCase {
 
     /// Greedy continuation of `prompt` computed here: `budget` tokens, cut at EOS, first k words.
     private func greedyWords(_ lm: LanguageModel, _ prompt: String, budget: Int, k: Int) -> [String] {
-        var out = lm.model.generate(prompts: [lm.tokenizer.encode(prompt)], maxNewTokens: budget)[0]
+        // BOS then the prompt: the start the last-k test shares with the perplexity test.
+        let ids = (lm.tokenizer.bosId.map { [$0] } ?? []) + lm.tokenizer.encode(prompt, addBos: false)
+        var out = lm.model.generate(prompts: [ids], maxNewTokens: budget)[0]
         if let eos = lm.tokenizer.eosId, let i = out.firstIndex(of: eos) { out = Array(out[...i]) }
         return Array(lm.tokenizer.decode(out, skipSpecial: true).split(whereSeparator: \.isWhitespace).map(String.init).prefix(k))
     }
@@ -99,5 +102,48 @@ final class GhostTests: XCTestCase {
         let again = try Ghost.rankStatistics(passphrases: r.perplexities, controls: r.controlPerplexities)
         XCTAssertEqual(r.ranks, again.ranks)
         XCTAssertEqual(r.ranks, r.perplexities.map { x in 1 + r.controlPerplexities.filter { $0 <= x }.count })
+    }
+
+    /// The last-k prompt and the perplexity test start alike: BOS, then the passphrase's tokens, on a model whose
+    /// tokenizer adds no BOS by itself (as SmolLM2's). Before, the prompt went without BOS while the perplexity
+    /// test added one.
+    func testLastKPromptStartsWithTheBOSThePerplexityTestScores() throws {
+        let lm = NoBOSRecorder(FakeModel(vocabulary: list))
+        let phrase = "apple river stone cloud green", k = 2
+        XCTAssertEqual(try lm.encode(phrase).first, FakeModel.bos + 3, "the wrapper's tokenizer adds no BOS")
+        _ = try Ghost.lastKTest(lm, passphrase: phrase, k: k)
+        _ = try Ghost.perplexityTest(lm, passphrases: [phrase], controls: ["music horse north quiet seven"])
+        let prompt = try XCTUnwrap(lm.prompts.first), scored = try XCTUnwrap(lm.scored.first)
+        let head = try lm.encode("apple river stone", addBos: false)
+        XCTAssertEqual(prompt, [FakeModel.bos] + head)
+        XCTAssertEqual(Array(scored.prefix(prompt.count)), prompt, "the scored passphrase begins with the prompt")
+    }
+}
+
+/// A FakeModel behind a tokenizer that adds no BOS by default; records generate prompts and scored sequences.
+private final class NoBOSRecorder: AuditableModel, @unchecked Sendable {
+    let inner: FakeModel
+    var prompts: [[Int]] = [], scored: [[Int]] = []
+    init(_ inner: FakeModel) { self.inner = inner }
+    var identity: String { "no-BOS recorder" }
+    var capabilities: ModelCapabilities { inner.capabilities }
+    var contextLength: Int { inner.contextLength }
+    var bosId: Int? { inner.bosId }
+    var eosId: Int? { inner.eosId }
+    var padId: Int? { inner.padId }
+    func encode(_ text: String, addBos: Bool?) throws -> [Int] { inner.encode(text, addBos: addBos ?? false) }
+    func decode(_ ids: [Int], skipSpecial: Bool) throws -> String { inner.decode(ids, skipSpecial: skipSpecial) }
+    func score(_ sequences: [[Int]], options: ScoreOptions, progress: ((Int, Int) -> Void)?) throws -> [SequenceScores] {
+        scored += sequences
+        return try inner.score(sequences, options: options, progress: progress)
+    }
+    func generate(prompts p: [[Int]], maxNewTokens: Int, sampling: SamplingParams, stopTokens: Set<Int>,
+                  progress: ((Int) -> Void)?) throws -> [[Int]] {
+        prompts += p
+        return try inner.generate(prompts: p, maxNewTokens: maxNewTokens, sampling: sampling, stopTokens: stopTokens, progress: progress)
+    }
+    func suffixProbabilities(_ pairs: [(prefix: [Int], suffix: [Int])], sampling: SamplingParams) throws
+        -> [(logQ: [Double], argmaxMatches: [Bool])] {
+        try inner.suffixProbabilities(pairs, sampling: sampling)
     }
 }

@@ -112,6 +112,55 @@ final class AuditRunnerTests: XCTestCase {
         XCTAssertEqual(try store.integrityCheck(), "ok")
     }
 
+    /// A dataset that is a directory or a FIFO is refused before the run is stored and before any model is loaded,
+    /// naming the file and what it is (a FIFO used to hang; a directory was caught after the run started).
+    func testNonRegularDatasetIsRefusedBeforeTheRunStarts() throws {
+        let (_, store, dir) = try setUp(thresholds: [])
+        let members = dir.appendingPathComponent("members.jsonl").path
+        for (make, what) in [({ (p: String) in try FileManager.default.createDirectory(atPath: p, withIntermediateDirectories: false) }, "is a directory, not a file"),
+                             ({ (p: String) in XCTAssertEqual(mkfifo(p, 0o644), 0) }, "is a FIFO (named pipe), not a regular file")] {
+            try FileManager.default.removeItem(atPath: members)
+            try make(members)
+            let spec = try loadAuditSpec(dir.appendingPathComponent("audit.yml").path)
+            var r = runner(spec, store, fake())
+            var loaded = false
+            let load = r.loadModel
+            r.loadModel = { loaded = true; return try load($0, $1) }
+            XCTAssertThrowsError(try r.run()) { e in
+                XCTAssertTrue(e is InputError, "\(e)")
+                XCTAssertEqual("\(e)", "\(members): \(what)")
+            }
+            XCTAssertFalse(loaded, "no model is loaded for bad input")
+            XCTAssertEqual(try store.runs().count, 0, "no run is stored for bad input")
+        }
+    }
+
+    /// A checkpoint path that is a FIFO is refused before the run is stored (it used to be found by the loader, inside
+    /// the run).
+    func testFIFOCheckpointIsRefusedBeforeTheRunStarts() throws {
+        let (_, store, dir) = try setUp(thresholds: [])
+        let weights = dir.appendingPathComponent("fake.bin").path
+        try FileManager.default.removeItem(atPath: weights)
+        XCTAssertEqual(mkfifo(weights, 0o644), 0)
+        let spec = try loadAuditSpec(dir.appendingPathComponent("audit.yml").path)
+        XCTAssertThrowsError(try runner(spec, store, fake()).run()) { e in
+            XCTAssertEqual("\(e)", "\(weights): is a FIFO (named pipe), not a regular file")
+        }
+        XCTAssertEqual(try store.runs().count, 0)
+    }
+
+    /// Members and non-members sharing texts: the inputs step records an "overlap" finding (the report warns from it).
+    func testSharedTextsAreRecordedAsAnOverlap() throws {
+        let (_, store, dir) = try setUp(thresholds: [])
+        let texts = [members[0], members[1], nonmembers[0], nonmembers[1]]
+        try texts.map { "{\"text\": \"\($0)\"}" }.joined(separator: "\n")
+            .write(to: dir.appendingPathComponent("nonmembers.jsonl"), atomically: true, encoding: .utf8)
+        let spec = try loadAuditSpec(dir.appendingPathComponent("audit.yml").path)
+        let run = try runner(spec, store, fake()).run()
+        let overlap = run.findings.filter { $0.kind == "overlap" }
+        XCTAssertEqual(overlap.map { $0.numbers["shared"] }, [2])
+    }
+
     /// The runner's MIA figures equal the attack library's on the same inputs, seed and resamples.
     func testMembershipFiguresEqualTheAttacksOwn() throws {
         let (spec, store, _) = try setUp(thresholds: [])

@@ -55,10 +55,17 @@ final class JSONLRewriteTests: XCTestCase {
         XCTAssertEqual(try records.map { try $0.render("N", field: "body") }, [#"{"body": "N", "text": 2.0}"#, #"{"body":"N","ok":true}"#])
     }
 
-    /// Duplicate keys: the occurrence holding the text that was read is rewritten, whichever one a parser keeps.
+    /// Duplicate keys: reading refuses them, naming the line and key; a record built over such a line still rewrites
+    /// the occurrence holding the text that was read, whichever one a parser keeps.
     func testDuplicateKeys() throws {
-        let path = try file([#"{"text": "a", "k": 1.0, "text": "a"}"#, #"{"text": "b", "text": "c"}"#])
-        let records = try readJSONLRecords(path, field: "text")
+        let lines = [#"{"text": "a", "k": 1.0, "text": "a"}"#, #"{"text": "b", "text": "c"}"#]
+        let path = try file(lines)
+        XCTAssertThrowsError(try readJSONLRecords(path, field: "text")) { e in
+            XCTAssertEqual("\(e)", "\(path): line 1: duplicate key \"text\" (a JSON object may hold each key once)")
+        }
+        let records = zip(lines, ["a", "c"]).enumerated().map { i, lt in
+            JSONLRecord(object: nil, text: lt.1, line: Array(lt.0.utf8), lineNumber: i + 1, path: path)
+        }
         XCTAssertEqual(try records[0].render("Z", field: "text"), #"{"text": "Z", "k": 1.0, "text": "Z"}"#)
         let out = try records[1].render("Z", field: "text")
         XCTAssertEqual(out.components(separatedBy: "\"Z\"").count - 1, 1, out)

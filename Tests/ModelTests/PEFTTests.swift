@@ -79,6 +79,17 @@ final class PEFTTests: XCTestCase {
         XCTAssertThrowsError(try LoRA.readPEFT(dir, modelConfig: lm.config)) { e in
             XCTAssertTrue("\(e)".hasPrefix(cfg + ": unknown target module 'c_attn'"), "\(e)")
         }
+        // A key twice: refused with its line and key, not the last value taken.
+        try Data("{\n\"peft_type\": \"LORA\",\n\"r\": 4,\n\"r\": 8}".utf8).write(to: URL(fileURLWithPath: cfg))
+        XCTAssertThrowsError(try LoRA.readPEFT(dir, modelConfig: lm.config)) { e in
+            XCTAssertEqual("\(e)", cfg + ": line 4: duplicate key \"r\" (a JSON object may hold each key once)")
+        }
+        // A FIFO: refused at once instead of blocking for ever.
+        try FileManager.default.removeItem(atPath: cfg)
+        XCTAssertEqual(mkfifo(cfg, 0o644), 0)
+        XCTAssertThrowsError(try LoRA.readPEFT(dir, modelConfig: lm.config)) { e in
+            XCTAssertTrue("\(e)".hasPrefix(cfg + ": not a regular file"), "\(e)")
+        }
         let gpt2 = try LanguageModel.load(path: fixture("tiny/gpt2"))
         XCTAssertThrowsError(try ourAdapter(gpt2.config).writePEFT(to: dir + "2", baseModel: "x"))
         XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "2"), "nothing half-written")

@@ -1,5 +1,6 @@
 // Snapshot tests of every text artifact the report module renders, from the fixture run.
 import Foundation
+import Stats
 import Store
 import XCTest
 @testable import Report
@@ -82,6 +83,48 @@ final class ReportSnapshotTests: XCTestCase {
         XCTAssertTrue(md.contains("> **Warning:** the blind baseline"), md)
         XCTAssertTrue(md.contains("the member and non-member sets differ in distribution"), md)
         XCTAssertTrue(md.contains("| blind baseline (no model) | 0.710 [0.620, 0.800] |"), md)
+    }
+
+    /// One rule with `mia` (Metrics.blindBaselineSeparates: lower bound above 0.6): an interval that excludes 0.5 but
+    /// whose lower bound is 0.55 warns in neither (the report used to warn whenever the interval excluded 0.5).
+    func testBlindBaselineWarningFollowsMiasRule() throws {
+        var run = Fixture.report()
+        let i = try XCTUnwrap(run.metrics.firstIndex { $0.key == "mia.blind_baseline.auc" })
+        for (lower, upper, warns) in [(0.55, 0.75, false), (0.60, 0.80, false), (0.61, 0.80, true), (0.30, 0.45, false)] {
+            run.metrics[i] = Fixture.metric("mia", "mia.blind_baseline.auc", (lower + upper) / 2, lower, upper, 40, "bootstrap 1000", "Blind baseline")
+            let md = Report.markdown(run, options: options)
+            let inWarnings = Report.warnings(run).contains { $0.contains("blind baseline") }
+            XCTAssertEqual(inWarnings, warns, "[\(lower), \(upper)]")
+            XCTAssertEqual(inWarnings, Metrics.blindBaselineSeparates(lower: lower), "the report's rule is mia's")
+            XCTAssertEqual(md.contains("> **Warning:** the blind baseline"), warns, "[\(lower), \(upper)]\n" + md)
+            if !warns { XCTAssertTrue(md.contains("its 95% lower bound is not above 0.6"), md) }
+        }
+    }
+
+    /// Members and non-members sharing texts: the inputs step's "overlap" finding gives the warning `mia` prints, in
+    /// report.md and in `Report.warnings` (what `audit` prints).
+    func testOverlapWarning() {
+        var run = Fixture.report()
+        XCTAssertFalse(Report.warnings(run).contains { $0.contains("among both the members and the non-members") })
+        run.findings.append(FindingRecord(step: "inputs", kind: "overlap", dataset: "members+nonmembers", index: 0, itemID: nil,
+                                          secret: nil, numbers: ["shared": 3]))
+        let w = Report.warnings(run)
+        XCTAssertEqual(w.first, "3 texts appear among both the members and the non-members: no attack can separate them, and the blind baseline sees each one's twin, so the AUCs above are distorted; remove the shared texts from one side.")
+        XCTAssertTrue(Report.markdown(run, options: options).contains("> **Warning:** 3 texts appear among both"))
+    }
+
+    /// Fewer than 10 members or non-members: the AUC intervals are called too few to mean anything (one member gave
+    /// AUC 1.000 [1.000, 1.000] with no warning before).
+    func testTinySampleWarnings() throws {
+        var run = Fixture.report()
+        XCTAssertFalse(Report.warnings(run).contains { $0.hasPrefix("membership inference: too few") }, "20 + 20 texts")
+        let m = try XCTUnwrap(run.datasets.firstIndex { $0.role == "members" })
+        run.datasets[m].texts = 1
+        let w = Report.warnings(run)
+        XCTAssertTrue(w.contains { $0.hasPrefix("membership inference: too few to interval: 1 members and 20 non-members; with fewer than 10") }, "\(w)")
+        XCTAssertTrue(Report.markdown(run, options: options).contains("> **Warning:** membership inference: too few to interval"))
+        // The fixture's 3 traps (2 injected, 1 control) are too few too.
+        XCTAssertTrue(w.contains { $0.hasPrefix("copyright traps: too few to interval: 2 injected traps and 1 never-injected controls") }, "\(w)")
     }
 
     func testEveryMetricAppears() {

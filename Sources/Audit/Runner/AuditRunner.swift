@@ -37,7 +37,7 @@ public struct AuditRunner {
     /// Opens a served target (`target: {endpoint: ...}`).
     public var loadEndpoint: (_ endpoint: AuditSpec.Endpoint, _ role: String) throws -> AuditedModel = AuditedModel.remote
     /// Where progress lines go ("audit: mia done (4.9 s)").
-    public var log: (String) -> Void = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
+    public var log: (String) -> Void = { FileHandle.standardError.write(Data((consoleSafe($0) + "\n").utf8)) }
     /// Whether SIGINT/SIGTERM mark the run interrupted and end the process (the command line wants this; a test not).
     public var handleSignals = true
 
@@ -48,6 +48,8 @@ public struct AuditRunner {
     /// Runs every step and returns the run as stored. A step that throws marks the run failed and rethrows.
     public func run() throws -> RunReport {
         let started = Date()
+        // Every data file is read and checked before the run is stored: bad input leaves no failed run behind.
+        let data = try readDataInputs()
         var run = RunRecord(id: makeRunID(started), name: spec.name, specPath: spec.path,
                             specSHA256: sha256(data: Data(spec.text.utf8)), specText: spec.text, seed: Int64(bitPattern: spec.seed),
                             auditorVersion: auditorVersion, machine: machineDescription(), host: hostName(),
@@ -65,7 +67,7 @@ public struct AuditRunner {
         defer { guardian?.cancel() }
         log("audit: run \(run.id): \(spec.name)")
         do {
-            let checks = try steps(StepRecorder(runner: self, runID: run.id))
+            let checks = try steps(StepRecorder(runner: self, runID: run.id), data)
             let failing = checks.filter { !$0.passed }
             let end = Date()
             try store.finishRun(id: run.id, status: failing.isEmpty ? .passed : .breached, verdict: verdict(checks),
@@ -82,8 +84,8 @@ public struct AuditRunner {
         return try store.load(runID: run.id)
     }
 
-    private func steps(_ recorder: StepRecorder) throws -> [CheckRecord] {
-        let inputs = try recorder.step("inputs") { try loadInputs() }
+    private func steps(_ recorder: StepRecorder, _ data: (AuditInputs.DataFiles, StepOutput)) throws -> [CheckRecord] {
+        let inputs = try recorder.step("inputs") { try loadInputs(data) }
         if let mia = spec.mia { try recorder.step("mia") { try membership(mia, inputs) } }
         if let e = spec.extractionSpec { try recorder.step("extraction") { try extraction(e, inputs) } }
         if let c = spec.canary, let manifest = inputs.canaryManifest { try recorder.step("canary") { try canaries(c, inputs.target.model, manifest) } }

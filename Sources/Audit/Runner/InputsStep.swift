@@ -7,43 +7,69 @@ import Store
 struct AuditInputs {
     var target: AuditedModel
     var reference: AuditedModel?
-    var memberTexts: [String] = [], nonmemberTexts: [String] = []
-    var extractionTexts: [(id: Any?, text: String)] = []
-    var canaryManifest: CanaryManifest?
-    var trapManifest: TrapManifest?
+    var data: DataFiles
+
+    /// The data files, read before the run starts.
+    struct DataFiles {
+        var memberTexts: [String] = [], nonmemberTexts: [String] = []
+        var extractionTexts: [(id: Any?, text: String)] = []
+        var canaryManifest: CanaryManifest?
+        var trapManifest: TrapManifest?
+    }
+    var memberTexts: [String] { data.memberTexts }
+    var nonmemberTexts: [String] { data.nonmemberTexts }
+    var extractionTexts: [(id: Any?, text: String)] { data.extractionTexts }
+    var canaryManifest: CanaryManifest? { data.canaryManifest }
+    var trapManifest: TrapManifest? { data.trapManifest }
 }
 
 extension AuditRunner {
-    func loadInputs() throws -> (AuditInputs, StepOutput) {
-        let target = try spec.targetEndpoint.map { try loadEndpoint($0, "target") } ?? loadModel(spec.target, "target")
-        var inputs = AuditInputs(target: target,
-                                 reference: try spec.reference.map { try loadModel($0, "reference") })
-        var out = StepOutput(checkpoints: [inputs.target.record] + (inputs.reference.map { [$0.record] } ?? []))
+    /// Reads and checks every data file of the spec (datasets, manifests, word lists) before the run is stored or
+    /// any model is loaded: a directory, a FIFO or a malformed file fails here, naming the file.
+    func readDataInputs() throws -> (AuditInputs.DataFiles, StepOutput) {
+        var data = AuditInputs.DataFiles(), out = StepOutput()
+        if spec.targetEndpoint == nil { try requireCheckpointPath(spec.target) }
+        if let r = spec.reference { try requireCheckpointPath(r) }
         if let p = spec.members {
-            inputs.memberTexts = try readJSONLTexts(p, field: spec.field).map(\.text)
-            out.datasets.append(try datasetRecord("members", p, inputs.memberTexts.count))
+            data.memberTexts = try readJSONLTexts(p, field: spec.field).map(\.text)
+            out.datasets.append(try datasetRecord("members", p, data.memberTexts.count))
         }
         if let p = spec.nonmembers {
-            inputs.nonmemberTexts = try readJSONLTexts(p, field: spec.field).map(\.text)
-            out.datasets.append(try datasetRecord("nonmembers", p, inputs.nonmemberTexts.count))
+            data.nonmemberTexts = try readJSONLTexts(p, field: spec.field).map(\.text)
+            out.datasets.append(try datasetRecord("nonmembers", p, data.nonmemberTexts.count))
+        }
+        // The same text on both sides: `mia` warns, and so does the report (from this finding).
+        let shared = Set(data.memberTexts).intersection(data.nonmemberTexts).count
+        if shared > 0 {
+            out.findings.append(FindingRecord(step: "inputs", kind: "overlap", dataset: "members+nonmembers", index: 0,
+                                              itemID: nil, secret: nil, numbers: ["shared": Double(shared)]))
         }
         if let p = spec.extraction {
-            inputs.extractionTexts = try readJSONLTexts(p, field: spec.field)
-            out.datasets.append(try datasetRecord("extraction", p, inputs.extractionTexts.count))
+            data.extractionTexts = try readJSONLTexts(p, field: spec.field)
+            out.datasets.append(try datasetRecord("extraction", p, data.extractionTexts.count))
         }
         if let p = spec.canaries {
             let m = try readCanaryManifest(p)
             if m.canaries.isEmpty { throw InputError(p, "the manifest lists no canaries") }
-            inputs.canaryManifest = m
+            data.canaryManifest = m
             out.datasets.append(try datasetRecord("canaries", p, m.canaries.count))
             if let w = spec.canary?.words { out.datasets.append(try datasetRecord("canary-words", w, try readWordList(w).count)) }
         }
         if let p = spec.traps {
             let m = try readTrapManifest(p)
             if m.traps.isEmpty { throw InputError(p, "the manifest lists no traps") }
-            inputs.trapManifest = m
+            data.trapManifest = m
             out.datasets.append(try datasetRecord("traps", p, m.traps.count))
         }
+        return (data, out)
+    }
+
+    /// The inputs step: loads and hashes the checkpoints; the data files were read by `readDataInputs`.
+    func loadInputs(_ data: (AuditInputs.DataFiles, StepOutput)) throws -> (AuditInputs, StepOutput) {
+        let target = try spec.targetEndpoint.map { try loadEndpoint($0, "target") } ?? loadModel(spec.target, "target")
+        let inputs = AuditInputs(target: target, reference: try spec.reference.map { try loadModel($0, "reference") }, data: data.0)
+        var out = data.1
+        out.checkpoints = [inputs.target.record] + (inputs.reference.map { [$0.record] } ?? [])
         return (inputs, out)
     }
 }

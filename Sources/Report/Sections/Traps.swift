@@ -10,6 +10,7 @@ extension Report {
             guard !traps.isEmpty || !metrics.isEmpty else { return }
             md.heading("Copyright traps", intro: "Trap sequences were injected into documents; a detector that scores injected traps above never-injected ones (AUC above 0.5) shows the model memorised them.")
             md.figures(metrics)
+            if let w = Report.trapsSmallSampleWarning(r) { md.add("> **Warning:** \(md.text(w))"); md.add() }
             if !traps.isEmpty {
                 let withText = traps.contains { $0.secret != nil }
                 md.table(["Trap", "Repetitions", "Score", "Injected"] + (withText ? ["Trap text"] : []), traps.map { f in

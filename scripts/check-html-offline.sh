@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Opens a report.html in headless Chromium (Debian package `chromium`; not needed by CI) with a network log and
+# Opens a report.html in headless Chromium (Debian package `chromium`, installed by scripts/setup.sh; CI runs it in
+# Tests/CLITests/HTMLOfflineCheckTests.swift) with a network log and
 # fails if the page makes any request that an empty page does not (Chromium's own update/account traffic is the
 # baseline). A positive control page with an external <img> and stylesheet must show up, or the check itself is
 # broken. Usage: scripts/check-html-offline.sh reports/<run-id>/report.html [more.html ...]

@@ -3,7 +3,7 @@
 # (tokenizers, gguf-py, transformers/torch). CI never runs this: it only reads the committed outputs.
 # Needs the reference environment: /work/shared/tools/reference-env.sh (or an equivalent ~/.cache/auditor-ref/env
 # providing $AUDITOR_REF_PY, $AUDITOR_REF_GGUF, $AUDITOR_REF_HF). See scripts/fixtures/README.md.
-#   usage: scripts/make-fixtures.sh [tokenizer|gguf|tiny|smollm2|mia|metrics|extraction|dataset_inference|convert|training|smollm2_training|peft|opacus|dp]...
+#   usage: scripts/make-fixtures.sh [tokenizer|gguf|tiny|smollm2|mia|metrics|extraction|traps_ghost|dataset_inference|convert|training|smollm2_training|peft|opacus|dp]...
 #   (default: all, in this order)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,7 +12,7 @@ ENV_FILE=${AUDITOR_REF_ENV:-$HOME/.cache/auditor-ref/env}
 # shellcheck disable=SC1090
 source "$ENV_FILE"
 export PYTHONHASHSEED=0 TOKENIZERS_PARALLELISM=false OMP_NUM_THREADS=2 HF_HUB_OFFLINE=1 TRANSFORMERS_VERBOSITY=error
-steps=("$@"); [ ${#steps[@]} -gt 0 ] || steps=(tokenizer gguf tiny smollm2 mia metrics extraction dataset_inference convert training smollm2_training peft opacus dp)
+steps=("$@"); [ ${#steps[@]} -gt 0 ] || steps=(tokenizer gguf tiny smollm2 mia metrics extraction traps_ghost dataset_inference convert training smollm2_training peft opacus dp)
 for s in "${steps[@]}"; do
   case "$s" in
     tokenizer) script=tokenizer_fixtures.py ;;   # must run before tiny and smollm2 (they read its tokenizers)
@@ -22,6 +22,7 @@ for s in "${steps[@]}"; do
     metrics) script=metrics_fixtures.py ;;       # scikit-learn and scipy only
     mia) script=mia_fixtures.py ;;              # reads the smollm2 tokenizer
     extraction) script=extraction_fixtures.py ;; # p_z under transformers' sampling processors, SmolLM2 GGUF
+    traps_ghost) script=traps_ghost_fixtures.py ;;   # trap scores and ghost statistics, SmolLM2 HF copy + tiny llama
     dataset_inference) script=dataset_inference_fixtures.py ;;   # scipy Welch t-tests
     convert) script=convert_fixtures.py ;;      # runs `auditor convert` ($AUDITOR_BIN or .build*/*/auditor); needs reference-env.sh --llama
     training) script=training_fixtures.py ;;     # full fine-tuning of the tiny models, torch AdamW

@@ -106,15 +106,16 @@ extension ModelConfig {
         guard let type = j["model_type"] as? String else { throw ModelError(file: file, "missing field 'model_type'") }
         // RoPE base: top level (transformers 4.x) or inside rope_parameters (transformers 5.x).
         func ropeTheta(_ def: Double, key: String = "rope_theta") throws -> Double {
+            // Scaling is refused wherever it is written, before rope_parameters can supply a theta.
+            if let s = j["rope_scaling"] as? [String: Any] {
+                let t = (s["rope_type"] ?? s["type"]) as? String ?? "?"
+                if t != "default" { throw ModelError(file: file, "rope scaling '\(t)' is not supported") }
+            }
             if let p = j["rope_parameters"] as? [String: Any] {
                 if let t = p["rope_type"] as? String, t != "default" {
                     throw ModelError(file: file, "rope type '\(t)' is not supported (only 'default')")
                 }
                 if let n = p["rope_theta"] as? NSNumber { return n.doubleValue }
-            }
-            if let s = j["rope_scaling"] as? [String: Any] {
-                let t = (s["rope_type"] ?? s["type"]) as? String ?? "?"
-                if t != "default" { throw ModelError(file: file, "rope scaling '\(t)' is not supported") }
             }
             return try num(key) ?? def
         }

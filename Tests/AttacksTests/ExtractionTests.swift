@@ -83,8 +83,7 @@ final class ExtractionTests: XCTestCase {
         let cached = (env["AUDITOR_CACHE"] ?? NSHomeDirectory() + "/.cache/auditor") + "/models/SmolLM2-135M-Instruct.Q4_1.gguf"
         guard let path = [env["AUDITOR_MODEL"], cached, env["AUDITOR_REF_GGUF"]].compactMap({ $0 })
             .first(where: { FileManager.default.fileExists(atPath: $0) }) else {
-            if env["CI"] != nil { XCTFail("SmolLM2 is not cached: scripts/setup.sh must run before the tests") }
-            throw XCTSkip("SmolLM2 not cached; run scripts/setup.sh")
+            throw unavailable("SmolLM2 not cached; run scripts/setup.sh")
         }
         struct Case: Decodable {
             struct Scheme: Decodable { let name: String; let temperature: Double; let top_k: Int; let top_p: Double }
@@ -94,7 +93,9 @@ final class ExtractionTests: XCTestCase {
         let f = try JSONDecoder().decode(File.self, from: Data(contentsOf: URL(fileURLWithPath: fixturePath("extraction/smollm2_pz.json"))))
         BLAS.setThreads(2)
         let lm = try LanguageModel.load(path: path)
-        var worst = 0.0
+        // Measured here over the 12 cases: worst |d ln q| per token 4.6e-5, worst |d ln p_z| 7.9e-5. Bars about 10x:
+        // 5e-4 and 8e-4 (were 1e-3 and 1e-2).
+        var worst = 0.0, worstPz = 0.0
         for c in f.cases {
             let s = SamplingParams(temperature: c.scheme.temperature, topK: c.scheme.top_k, topP: c.scheme.top_p)
             let r = try Extraction.suffixProbability(lm, prefix: Array(c.ids[..<c.prefix_length]),
@@ -102,13 +103,15 @@ final class ExtractionTests: XCTestCase {
             XCTAssertEqual(r.tokenLogQ.count, c.token_logq.count)
             for (ours, ref) in zip(r.tokenLogQ, c.token_logq) {
                 if let ref {
-                    XCTAssertEqual(ours, ref, accuracy: 1e-3, c.scheme.name); worst = max(worst, abs(ours - ref))
+                    XCTAssertEqual(ours, ref, accuracy: 5e-4, c.scheme.name); worst = max(worst, abs(ours - ref))
                 } else {
                     XCTAssertEqual(ours, -.infinity, "\(c.scheme.name): the reference gives this token probability 0")
                 }
             }
-            if let lp = c.log_pz { XCTAssertEqual(r.logPz, lp, accuracy: 1e-2) } else { XCTAssertEqual(r.logPz, -.infinity) }
+            if let lp = c.log_pz {
+                XCTAssertEqual(r.logPz, lp, accuracy: 8e-4); worstPz = max(worstPz, abs(r.logPz - lp))
+            } else { XCTAssertEqual(r.logPz, -.infinity) }
         }
-        print(String(format: "SmolLM2 p_z: %d cases, worst |d ln q| %.2e", f.cases.count, worst))
+        print(String(format: "SmolLM2 p_z: %d cases, worst |d ln q| %.2e, worst |d ln p_z| %.2e", f.cases.count, worst, worstPz))
     }
 }

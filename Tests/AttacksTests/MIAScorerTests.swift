@@ -173,8 +173,7 @@ final class MIAScorerTests: XCTestCase {
                     + "/models/SmolLM2-135M-Instruct.Q4_1.gguf", env["AUDITOR_REF_GGUF"]]
             .compactMap { $0 }.first { FileManager.default.fileExists(atPath: $0) }
         guard let path else {
-            if env["CI"] != nil { XCTFail("SmolLM2 is not cached: scripts/setup.sh must run before the tests") }
-            throw XCTSkip("SmolLM2 not cached; run scripts/setup.sh")
+            throw unavailable("SmolLM2 not cached; run scripts/setup.sh")
         }
         let fx = try JSONDecoder().decode(MIAFixture.self,
                                           from: Data(contentsOf: URL(fileURLWithPath: miaFixture("mia/smollm2_scores.json"))))
@@ -188,15 +187,18 @@ final class MIAScorerTests: XCTestCase {
             worst[name] = max(worst[name] ?? 0, rel != nil ? d / abs(b) : d)
             XCTAssertLessThanOrEqual(d, tol, "\(name) of text \(i): \(a) vs reference \(b)")
         }
+        // Measured here (worst over the texts; relative, min_k++ absolute): loss 7.0e-6, zlib 7.0e-6, min_k 3.7e-6,
+        // min_k++ 5.3e-6, lowercase 6.7e-7, recall 2.9e-6. Bars about 10x (loss and zlib 14x): min_k was 1e-4,
+        // min_k++ 1e-3, lowercase 1e-4, recall 1e-4.
         for (i, row) in fx.texts.enumerated() {
             let g = got[i]
             XCTAssertEqual(MIA.zlibLength(row.text), row.zlib_length, "zlib length of text \(i)")
             check("loss", g.loss, row.loss, rel: 1e-4, i)
             check("zlib", g.zlib, row.zlib, rel: 1e-4, i)
-            check("min_k", g.minK[fx.k]!, row.min_k, rel: 1e-4, i)
-            check("min_k++", g.minKPlusPlus[fx.k]!, row.min_k_plus_plus, abs: 1e-3, i)
-            check("lowercase", g.lowercase!, row.lowercase, rel: 1e-4, i)
-            check("recall", g.recall!, row.recall, rel: 1e-4, i)
+            check("min_k", g.minK[fx.k]!, row.min_k, rel: 4e-5, i)
+            check("min_k++", g.minKPlusPlus[fx.k]!, row.min_k_plus_plus, abs: 5e-5, i)
+            check("lowercase", g.lowercase!, row.lowercase, rel: 7e-6, i)
+            check("recall", g.recall!, row.recall, rel: 3e-5, i)
         }
         print("SmolLM2 MIA vs Python, worst (relative; min_k++ absolute):",
               worst.sorted { $0.key < $1.key }.map { "\($0.key) \(String(format: "%.2e", $0.value))" }.joined(separator: ", "))

@@ -65,6 +65,7 @@ final class ConvertCLITests: XCTestCase {
         XCTAssertEqual(try FileHandle(forReadingFrom: URL(fileURLWithPath: plain)).read(upToCount: 4), Data("GGUF".utf8))
         let nll = meanNLL(src, texts)
         for other in [hf, plain] {
+            // Measured here: 7.0e-7 (HF folder), 0 (F32 GGUF); bar 1e-5 (14x).
             for (a, b) in zip(meanNLL(other, texts), nll) { XCTAssertEqual(a, b, accuracy: 1e-5, other) }
         }
 

@@ -37,6 +37,7 @@ final class FinetuneCLITests: XCTestCase {
             let s = run(["score", out, "--input", train])
             XCTAssertEqual(s.code, 0, s.err)
             let nll = jsonObjects(s.out).map { $0["nll"] as! Double }
+            // Measured here: 4.1e-3 (lora), 2.1e-3 (full); bar 0.05 (12x).
             XCTAssertEqual(nll.reduce(0, +) / 3, a, accuracy: 0.05)
         }
         XCTAssertEqual(try sha256sum(llama + "/model.safetensors"), before, "the input checkpoint is untouched")

@@ -119,9 +119,10 @@ final class GoodRunTests: XCTestCase {
             let checkpoint = name.hasSuffix("gguf") ? fixture(name + "/model.gguf") : fixture(name)
             let rows = jsonObjects(succeed(["score", checkpoint, "--input", input, "--per-token"]).out)
             XCTAssertEqual(rows.count, refTexts.count, name)
+            // Measured here: worst |d nll| 1.9e-6 (llama, llama-gguf), 3.7e-7 (gpt2); bar 2e-5, about 10x (was 1e-4).
             for (i, o) in rows.enumerated() where i < refTexts.count {
                 XCTAssertEqual(o["ids"] as? [Int], refIds[i], "\(name): token ids of text \(i)")
-                XCTAssertEqual(try XCTUnwrap(double(o["nll"])), refNLL[i], accuracy: 1e-4, "\(name): nll of text \(i)")
+                XCTAssertEqual(try XCTUnwrap(double(o["nll"])), refNLL[i], accuracy: 2e-5, "\(name): nll of text \(i)")
             }
         }
     }

@@ -37,6 +37,7 @@ final class RemoteCLITests: XCTestCase {
         XCTAssertEqual(a.count, b.count)
         for (x, y) in zip(a, b) {
             XCTAssertEqual(x["tokens"] as? Int, y["tokens"] as? Int)
+            // Measured here: worst 9.4e-6 over 16 texts; bar 1e-4 (11x).
             XCTAssertEqual(try XCTUnwrap(x["nll"] as? Double), try XCTUnwrap(y["nll"] as? Double), accuracy: 1e-4)
         }
     }
@@ -70,7 +71,8 @@ final class RemoteCLITests: XCTestCase {
         for (x, y) in zip(ra, rb) {
             XCTAssertEqual(x["exact"] as? Bool, y["exact"] as? Bool)
             let px = x["log10_pz"] as? Double, py = y["log10_pz"] as? Double
-            if let px, let py { XCTAssertEqual(px, py, accuracy: 1e-3) } else { XCTAssertTrue(px == nil && py == nil, "\(x) \(y)") }
+            // Measured here: worst 1.2e-5; bar 1.5e-4, about 12x (was 1e-3).
+            if let px, let py { XCTAssertEqual(px, py, accuracy: 1.5e-4) } else { XCTAssertTrue(px == nil && py == nil, "\(x) \(y)") }
         }
     }
 
@@ -91,6 +93,7 @@ final class RemoteCLITests: XCTestCase {
         XCTAssertEqual(a.count, 2)
         for (x, y) in zip(a, b) {
             XCTAssertEqual(x["method"] as? String, "exact")
+            // Measured: equal (exposure moves in steps of at least log2(100/99) = 0.0145 bits here, so 1e-3 means equal).
             XCTAssertEqual(try XCTUnwrap(x["exposure"] as? Double), try XCTUnwrap(y["exposure"] as? Double), accuracy: 1e-3)
         }
     }

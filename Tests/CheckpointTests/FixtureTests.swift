@@ -3,11 +3,16 @@ import Checkpoint
 import Foundation
 import XCTest
 
+struct UnknownFixtureType: Error, CustomStringConvertible {
+    let type: String
+    var description: String { "the gguf-py fixture has value type '\(type)', which FixtureTests.scalar does not handle: add it" }
+}
+
 final class FixtureTests: XCTestCase {
     func testQuantTypesFixtureMatchesGGUFPy() throws {
         let gguf = packageRoot + "/Fixtures/gguf/quant_types.gguf", json = packageRoot + "/Fixtures/gguf/quant_types.json"
         guard FileManager.default.fileExists(atPath: gguf), FileManager.default.fileExists(atPath: json) else {
-            throw XCTSkip("fixture absent: run scripts/fixtures/gguf_quant_fixtures.py")
+            throw unavailable("fixture absent: run scripts/fixtures/gguf_quant_fixtures.py")
         }
         let expected = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: json))) as? [String: Any])
         let f = try GGUFFile(path: gguf)
@@ -70,16 +75,26 @@ final class FixtureTests: XCTestCase {
         case "f64": return .f64(try XCTUnwrap(n).doubleValue)
         case "bool": return .bool(try XCTUnwrap(n).boolValue)
         case "string": return .string(try XCTUnwrap(v as? String))
-        default: throw XCTSkip("unknown fixture value type \(type)")
+        // A type this test does not know is a gap in the test, never a reason to skip the whole comparison.
+        default: throw UnknownFixtureType(type: type)
         }
     }
 
+    func testFixtureValueTypesAreAllKnown() throws {
+        // Every type name of the GGUF spec is handled; an unknown one fails the comparison with its name.
+        for t in ["u8", "i8", "u16", "i16", "u32", "i32", "f32", "f64", "bool"] { XCTAssertNoThrow(try Self.scalar(t, NSNumber(value: 1), "1"), t) }
+        XCTAssertNoThrow(try Self.scalar("u64", NSNumber(value: 1), "18446744073709551615"))
+        XCTAssertNoThrow(try Self.scalar("i64", NSNumber(value: 1), "-9223372036854775808"))
+        XCTAssertThrowsError(try Self.scalar("f16", NSNumber(value: 1), nil)) { XCTAssertTrue("\($0)".contains("f16"), "\($0)") }
+    }
+
+    /// The cached SmolLM2 (scripts/setup.sh; $AUDITOR_CACHE aware, as the other tests) or the reference environment's copy.
     func testSmolLM2CheckpointWhenCached() throws {
-        let home = FileManager.default.homeDirectoryForCurrentUser.path
-        let candidates = [home + "/.cache/auditor/models/SmolLM2-135M-Instruct.Q4_1.gguf",
-                          home + "/.cache/auditor-ref/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"]
+        let env = ProcessInfo.processInfo.environment
+        let candidates = [env["AUDITOR_MODEL"], (env["AUDITOR_CACHE"] ?? NSHomeDirectory() + "/.cache/auditor") + "/models/SmolLM2-135M-Instruct.Q4_1.gguf",
+                          env["AUDITOR_REF_GGUF"]].compactMap { $0 }
         guard let path = candidates.first(where: { FileManager.default.fileExists(atPath: $0) }) else {
-            throw XCTSkip("SmolLM2-135M-Instruct.Q4_1.gguf is not cached")
+            throw unavailable("SmolLM2-135M-Instruct.Q4_1.gguf is not cached (looked at \(candidates)); run scripts/setup.sh")
         }
         let f = try GGUFFile(path: path)
         XCTAssertEqual(f.version, 3)

@@ -226,6 +226,8 @@ final class ExportTests: XCTestCase {
         XCTAssertLessThanOrEqual(dHF.max, 2e-4)
         XCTAssertLessThanOrEqual(dQ8.mean, 0.4)
         XCTAssertLessThanOrEqual(dQ8.max, 4)
-        compare(hf, ref, name: "SmolLM2 GGUF -> HF vs transformers", meanTol: 1e-3, maxTol: 1e-2, statTol: 1e-3)
+        // Against transformers: measured mean 1.55e-5, max 6.96e-5, statistics 2.29e-5 (the folder scripts/vllm-server.sh
+        // converts the same way); bars about 10x (were 1e-3 / 1e-2 / 1e-3).
+        compare(hf, ref, name: "SmolLM2 GGUF -> HF vs transformers", meanTol: 2e-4, maxTol: 6e-4, statTol: 2e-4)
     }
 }

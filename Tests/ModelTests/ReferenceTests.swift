@@ -18,6 +18,7 @@ final class ReferenceTests: XCTestCase {
             let dir = fixture("tiny/\(name)")
             let lm = try LanguageModel.load(path: file.isEmpty ? dir : dir + "/" + file)
             let ref = try Reference.load(dir + "/reference.json")
+            // Measured here (worst of the six): mean 3.5e-6, max 4.3e-5, statistics 1.4e-5; bars 6x, 5x, 7x.
             compare(lm, ref, name: name, meanTol: 2e-5, maxTol: 2e-4, statTol: 1e-4)
         }
     }
@@ -32,26 +33,39 @@ final class ReferenceTests: XCTestCase {
         XCTAssertEqual(try LanguageModel.load(path: fixture("tiny/llama")).config.ropeStyle, .halves)
     }
 
-    /// The yardstick: SmolLM2-135M (Q4_1 GGUF) against transformers loading the same GGUF in float32:
-    /// mean |d log p| <= 1e-3 nats, max <= 1e-2, identical token ids.
+    /// SmolLM2-135M (Q4_1 GGUF) against transformers loading the same GGUF in float32, identical token ids.
+    /// Measured here (663 positions): mean |d log p| 1.56e-5 nats, max 5.53e-5, worst vocabulary mean/variance relative
+    /// difference 2.13e-5. Bars about 10x: 2e-4 mean, 6e-4 max, 2e-4 statistics (were 1e-3 / 1e-2 / 1e-3).
     func testSmolLM2MatchesTransformers() throws {
         let lm = try sharedSmolLM2.get()
         let ref = try Reference.load(fixture("smollm2/reference.json"))
-        compare(lm, ref, name: "SmolLM2-135M", meanTol: 1e-3, maxTol: 1e-2, statTol: 1e-3)
+        compare(lm, ref, name: "SmolLM2-135M", meanTol: 2e-4, maxTol: 6e-4, statTol: 2e-4)
     }
 
-    /// The Hugging Face-layout float32 copy of SmolLM2 (safetensors + config.json, RoPE in rotate-half layout) made by
-    /// shared/tools/reference-env.sh gives the same log-probs. That copy is not in CI (540 MB): the test runs where
-    /// $AUDITOR_REF_HF points at it and is skipped elsewhere.
+    /// A Hugging Face-layout float32 copy of SmolLM2 (safetensors + config.json, RoPE in rotate-half layout) gives the
+    /// same log-probs. Copies tried: $AUDITOR_REF_HF (written by transformers in shared/tools/reference-env.sh) and the
+    /// folder scripts/vllm-server.sh caches ($AUDITOR_CACHE/models/SmolLM2-135M-Instruct-f32-hf, or
+    /// $AUDITOR_VLLM_MODEL_DIR), which our own `auditor convert` writes from the GGUF; CI has the second (scripts/test.sh
+    /// starts the server, which makes it). The comparison stays independent either way: the expected log-probs come
+    /// from transformers on the GGUF (Fixtures/smollm2/reference.json), not from our converter or loader. Without any
+    /// copy: a skip locally, a failure under CI. Measured on the converted copy: mean 1.55e-5, max 6.96e-5, statistics
+    /// 2.29e-5 (the GGUF's weights, dequantised); bars as above (13x, 8.6x, 8.7x).
     func testSmolLM2SafetensorsCopyMatchesTransformers() throws {
-        guard let dir = ProcessInfo.processInfo.environment["AUDITOR_REF_HF"],
-              FileManager.default.fileExists(atPath: dir + "/model.safetensors") else {
-            throw XCTSkip("$AUDITOR_REF_HF (source ~/.cache/auditor-ref/env) not set")
+        let env = ProcessInfo.processInfo.environment
+        let cache = env["AUDITOR_CACHE"] ?? NSHomeDirectory() + "/.cache/auditor"
+        let candidates = [env["AUDITOR_REF_HF"], env["AUDITOR_VLLM_MODEL_DIR"] ?? cache + "/models/SmolLM2-135M-Instruct-f32-hf"]
+            .compactMap { $0 }
+        let dirs = candidates.filter { FileManager.default.fileExists(atPath: $0 + "/model.safetensors") }
+        guard !dirs.isEmpty else {
+            throw unavailable("no Hugging Face-layout SmolLM2 at \(candidates) (scripts/vllm-server.sh start converts one; "
+                              + "or source ~/.cache/auditor-ref/env for $AUDITOR_REF_HF)")
         }
-        let lm = try LanguageModel.load(path: dir)
-        XCTAssertEqual(lm.config.ropeStyle, .halves)
-        compare(lm, try Reference.load(fixture("smollm2/reference.json")), name: "SmolLM2-135M safetensors",
-                meanTol: 1e-3, maxTol: 1e-2, statTol: 1e-3)
+        let ref = try Reference.load(fixture("smollm2/reference.json"))
+        for dir in dirs {
+            let lm = try LanguageModel.load(path: dir)
+            XCTAssertEqual(lm.config.ropeStyle, .halves, dir)
+            compare(lm, ref, name: "SmolLM2-135M safetensors (\(dir))", meanTol: 2e-4, maxTol: 6e-4, statTol: 2e-4)
+        }
     }
 
     /// Greedy continuations with the KV cache equal transformers' generate() up to the first near-tie.

@@ -74,6 +74,7 @@ final class RemoteTests: XCTestCase {
         }
         let mean = sum / Double(n)
         print(String(format: "remote vs local log-probs over %d tokens: mean |d| %.2e nats, max %.2e", n, mean, worst))
+        // Measured here (550 tokens): mean 9.8e-6, max 7.8e-5; bars about 10x.
         XCTAssertLessThan(mean, 1e-4, "mean difference per token")
         XCTAssertLessThan(worst, 1e-3, "largest difference")
     }
@@ -86,7 +87,8 @@ final class RemoteTests: XCTestCase {
         XCTAssertEqual(mine.count, theirs.count)
         for (a, b) in zip(mine, theirs) {
             XCTAssertEqual(a.map(\.id), b.map(\.id))
-            for (x, y) in zip(a, b) { XCTAssertEqual(Double(x.logprob), Double(y.logprob), accuracy: 1e-3) }
+            // Measured here: worst 4.6e-5 over 70 entries; bar 5e-4, about 10x (was 1e-3).
+            for (x, y) in zip(a, b) { XCTAssertEqual(Double(x.logprob), Double(y.logprob), accuracy: 5e-4) }
         }
     }
 
@@ -129,7 +131,8 @@ final class RemoteTests: XCTestCase {
             for (x, y) in zip(a, b) {
                 XCTAssertEqual(x.argmaxMatches, y.argmaxMatches)
                 for (p, q) in zip(x.logQ, y.logQ) {
-                    if p.isInfinite { XCTAssertEqual(p, q) } else { XCTAssertEqual(p, q, accuracy: 1e-3, "\(scheme)") }
+                    // Measured here: worst |d ln q| 1.7e-5 over 108 tokens; bar 2e-4, about 10x (was 1e-3).
+                    if p.isInfinite { XCTAssertEqual(p, q) } else { XCTAssertEqual(p, q, accuracy: 2e-4, "\(scheme)") }
                 }
             }
         }

@@ -115,12 +115,26 @@ func tempDir() throws -> String {
 }
 
 extension SafetyTests {
-    /// Writes the hostile report's Markdown to $AUDITOR_DUMP_HOSTILE for eyeballing; no-op otherwise.
-    func testDumpHostileForReview() throws {
-        guard let path = ProcessInfo.processInfo.environment["AUDITOR_DUMP_HOSTILE"] else { return }
+    /// The hostile report written to disk by the real writer (every file, charts included) is as safe as the strings
+    /// checked above: no file can make a browser fetch anything, every SVG parses, the Markdown escapes the markup.
+    /// With $AUDITOR_DUMP_HOSTILE set the files are written there (for eyeballing) instead of a scratch folder.
+    func testHostileReportWrittenToDiskIsSafe() throws {
         let r = Self.hostileReport()
-        let md = Report.markdown(r, options: ReportOptions())
-        try Data(md.utf8).write(to: URL(fileURLWithPath: path + ".md"))
-        try Data(Report.html(markdown: md, charts: [], title: "t").utf8).write(to: URL(fileURLWithPath: path + ".html"))
+        let dir = try ProcessInfo.processInfo.environment["AUDITOR_DUMP_HOSTILE"] ?? (tempDir() + "/report")
+        let files = try Report.write(r, to: dir, options: ReportOptions())
+        XCTAssertTrue(files.contains { $0.hasSuffix("/report.md") } && files.contains { $0.hasSuffix("/report.html") }, "\(files)")
+        for path in files {
+            let text = try String(contentsOfFile: path, encoding: .utf8)
+            // JSON, CSV and XML carry the name as data in their own escaping, and report.md quotes the spec verbatim
+            // in a code block (shown as text); the files a browser renders must not carry the tag.
+            let rendered = [".html", ".svg"].contains { path.hasSuffix($0) }
+            if rendered { XCTAssertFalse(text.contains("<script>alert(1)</script>"), "\(path) carries the raw script tag") }
+            if path.hasSuffix(".html") || path.hasSuffix(".svg") { Self.assertNoExternalRequests(text) }
+            if path.hasSuffix(".svg") { XCTAssertNoThrow(try XMLDocumentCheck.parse(text), path) }
+        }
+        let html = try String(contentsOfFile: dir + "/report.html", encoding: .utf8)
+        XCTAssertTrue(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"), "the hostile name is shown literally")
+        let md = try String(contentsOfFile: dir + "/report.md", encoding: .utf8)
+        XCTAssertTrue(md.contains("\\<script\\>alert\\(1\\)\\</script\\>"))
     }
 }

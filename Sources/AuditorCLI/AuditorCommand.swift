@@ -20,10 +20,22 @@ public struct AuditorCommand: ParsableCommand {
 
     /// Parses and runs the command line; a first argument that names no subcommand but is close to one is a usage
     /// error (exit 64) that suggests it. Anything else is left to the argument parser's own message.
+    /// With AUDITOR_PARSE_ONLY=1 the command line is parsed and validated, the command's name printed, and nothing
+    /// run: how the README's command lines are checked against the real parser (Tests/CLITests/ReadmeCommandsTests).
     public static func main() {
-        if let message = unknownCommand(Array(CommandLine.arguments.dropFirst())) {
+        let arguments = Array(CommandLine.arguments.dropFirst())
+        if let message = unknownCommand(arguments) {
             FileHandle.standardError.write(Data("Error: \(message)\nSee 'auditor --help'.\n".utf8))
             Foundation.exit(ExitCode.validationFailure.rawValue)
+        }
+        if ProcessInfo.processInfo.environment["AUDITOR_PARSE_ONLY"] == "1" {
+            do {
+                let command = try parseAsRoot(arguments)
+                print("parsed: \(type(of: command)._commandName)")
+                Foundation.exit(0)
+            } catch {
+                exit(withError: error)
+            }
         }
         main(nil)
     }

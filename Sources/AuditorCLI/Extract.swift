@@ -59,7 +59,7 @@ struct Extract: ParsableCommand {
                 throw InputError(input, "text \(i + 1) has \(s.count) tokens, fewer than prefix + suffix = \(prefix + suffix)")
             }
             let scheme = SamplingParams(temperature: temperature, topK: topK, topP: topP)
-            let progress = Progress(total: samples.count, unit: "samples")
+            let progress = Progress(total: samples.count, unit: "samples", label: "extract")
             let results = try extractionResults(lm, samples: samples, prefix: prefix, suffix: suffix, approxThreshold: approxThreshold,
                                             scheme: scheme, n: n, p: p) { progress.update(done: $0, work: $0) }
             var rows: [[String: Any]] = []

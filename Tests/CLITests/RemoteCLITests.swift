@@ -91,7 +91,8 @@ final class RemoteCLITests: XCTestCase {
         XCTAssertEqual(a.count, 2)
         for (x, y) in zip(a, b) {
             XCTAssertEqual(x["method"] as? String, "exact")
-            XCTAssertEqual(try XCTUnwrap(x["exposure"] as? Double), try XCTUnwrap(y["exposure"] as? Double), accuracy: 1e-3)
+            XCTAssertEqual(try XCTUnwrap((x["exposure"] as? [String: Any])?["value"] as? Double),
+                           try XCTUnwrap((y["exposure"] as? [String: Any])?["value"] as? Double), accuracy: 1e-3)
         }
     }
 

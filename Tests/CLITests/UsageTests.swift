@@ -118,6 +118,33 @@ final class UsageTests: XCTestCase {
         XCTAssertFalse(far.err.contains("did you mean"), far.err)
     }
 
+    /// A mistyped option is a usage error that names the nearest option of that command (issue 15: `--resample`).
+    func testUnknownOptionSuggestsNearest() {
+        let llama = fixture("tiny/llama")
+        let cases: [([String], String)] = [
+            (["mia", llama, "--members", "m.jsonl", "--nonmembers", "n.jsonl", "--resample", "5"], "'--resample'. Did you mean '--resamples'?"),
+            (["canary", "exposure", "--manifest", "m.json", "--refrences", "10"], "'--refrences'. Did you mean '--references'?"),
+            (["audit", "spec.yml", "--qiet"], "'--qiet'. Did you mean '--quiet'?"),
+            (["generate", llama, "--prompt", "hi", "--max-new-token", "3"], "'--max-new-token'. Did you mean '--max-new-tokens'?"),
+        ]
+        for (args, needle) in cases {
+            let r = run(args)
+            assertNoCrash(r, args.joined(separator: " "))
+            XCTAssertEqual(r.code, 64, r.err)
+            XCTAssertEqual(r.out, "")
+            XCTAssertTrue(r.err.contains(needle), "\(args): expected \(needle) in\n\(r.err)")
+        }
+    }
+
+    /// `generate --quiet` exists (issue 15) and writes nothing to stderr; silence on short runs without it is tested
+    /// on a synthetic clock (ProgressTests.testShortRunIsSilent), since this test must not depend on the machine's speed.
+    func testGenerateQuiet() {
+        let r = run(["generate", fixture("tiny/llama"), "--prompt", "hello", "--max-new-tokens", "8", "--quiet"])
+        XCTAssertEqual(r.code, 0, r.err)
+        XCTAssertFalse(r.out.isEmpty)
+        XCTAssertEqual(r.err, "")
+    }
+
     /// Option values far beyond the model's sizes: clamped or refused, never a crash.
     func testExtremeOptionValues() throws {
         let llama = fixture("tiny/llama")

@@ -28,6 +28,10 @@ public struct AuditorCommand: ParsableCommand {
             FileHandle.standardError.write(Data("Error: \(message)\nSee 'auditor --help'.\n".utf8))
             Foundation.exit(ExitCode.validationFailure.rawValue)
         }
+        if let (message, command) = unknownOption(arguments) {
+            FileHandle.standardError.write(Data("Error: \(message)\nSee '\(command) --help'.\n".utf8))
+            Foundation.exit(ExitCode.validationFailure.rawValue)
+        }
         if ProcessInfo.processInfo.environment["AUDITOR_PARSE_ONLY"] == "1" {
             do {
                 let command = try parseAsRoot(arguments)
@@ -38,6 +42,29 @@ public struct AuditorCommand: ParsableCommand {
             }
         }
         main(nil)
+    }
+
+    /// "unknown option '--refrences' for 'auditor canary exposure'; did you mean '--references'?" when an argument
+    /// names no option of its command but is a typo away from one. The parser suggests too, but not when the option's
+    /// value is taken for a positional argument first (`canary exposure --refrences 10`: "CHECKPOINT '10' ...").
+    static func unknownOption(_ arguments: [String]) -> (message: String, command: String)? {
+        var command: ParsableCommand.Type = AuditorCommand.self, path = ["auditor"], rest = arguments[...]
+        while let word = rest.first, let sub = command.configuration.subcommands.first(where: { $0._commandName == word }) {
+            command = sub; path.append(word); rest = rest.dropFirst()
+        }
+        guard command != AuditorCommand.self else { return nil }
+        let help = AuditorCommand.helpMessage(for: command, columns: 10_000)
+        let listed = help.range(of: "USAGE:").map { String(help[$0.upperBound...]) } ?? help
+        let known = Set(listed.split(whereSeparator: { !($0.isLetter || $0.isNumber || $0 == "-") })
+            .map(String.init).filter { $0.hasPrefix("--") && $0.count > 2 })
+        for a in rest.prefix(while: { $0 != "--" }) where a.hasPrefix("--") && a.count > 2 {
+            let name = String(a.prefix { $0 != "=" })
+            guard !known.contains(name), !["--help", "--version", "--generate-completion-script"].contains(name) else { continue }
+            let near = suggestions(for: name, among: known.sorted())
+            let command = path.joined(separator: " ")
+            if !near.isEmpty { return ("unknown option '\(name)' for '\(command)'\(didYouMean(near))", command) }
+        }
+        return nil
     }
 
     /// "unknown command 'X'; did you mean 'Y'?" when `arguments` starts with a word that is not a subcommand but is

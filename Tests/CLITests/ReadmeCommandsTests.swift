@@ -153,7 +153,9 @@ final class ReadmeCommandsTests: XCTestCase {
 
     static func topLevelCommands(_ help: String) -> [String] {
         guard let r = help.range(of: "SUBCOMMANDS:\n") else { return [] }
+        // A command's line is indented by two spaces; its wrapped description continues further in.
         return help[r.upperBound...].components(separatedBy: "\n").prefix { !$0.isEmpty }.compactMap { l in
+            guard l.hasPrefix("  "), !l.hasPrefix("   ") else { return nil }
             let w = l.trimmingCharacters(in: .whitespaces).split(separator: " ").first.map(String.init)
             return w.flatMap { $0.first?.isLetter == true ? $0 : nil }
         }

@@ -122,10 +122,14 @@ final class UsageTests: XCTestCase {
     func testUnknownOptionSuggestsNearest() {
         let llama = fixture("tiny/llama")
         let cases: [([String], String)] = [
-            (["mia", llama, "--members", "m.jsonl", "--nonmembers", "n.jsonl", "--resample", "5"], "'--resample'. Did you mean '--resamples'?"),
-            (["canary", "exposure", "--manifest", "m.json", "--refrences", "10"], "'--refrences'. Did you mean '--references'?"),
-            (["audit", "spec.yml", "--qiet"], "'--qiet'. Did you mean '--quiet'?"),
-            (["generate", llama, "--prompt", "hi", "--max-new-token", "3"], "'--max-new-token'. Did you mean '--max-new-tokens'?"),
+            (["mia", llama, "--members", "m.jsonl", "--nonmembers", "n.jsonl", "--resample", "5"],
+             "Error: unknown option '--resample' for 'auditor mia'; did you mean '--resamples'?\nSee 'auditor mia --help'.\n"),
+            // The option's value would otherwise be taken for CHECKPOINT, and the parser's own suggestion never shown.
+            (["canary", "exposure", "--manifest", "m.json", "--refrences", "10"],
+             "Error: unknown option '--refrences' for 'auditor canary exposure'; did you mean '--references'?\nSee 'auditor canary exposure --help'.\n"),
+            (["audit", "spec.yml", "--qiet"], "Error: unknown option '--qiet' for 'auditor audit'; did you mean '--quiet'?\n"),
+            (["generate", llama, "--prompt", "hi", "--max-new-token=3"], "Error: unknown option '--max-new-token' for 'auditor generate'; did you mean '--max-new-tokens'?\n"),
+            (["dp", "noise", "--epsilom", "8"], "Error: unknown option '--epsilom' for 'auditor dp noise'; did you mean '--epsilon'?\n"),
         ]
         for (args, needle) in cases {
             let r = run(args)

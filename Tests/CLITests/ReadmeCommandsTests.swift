@@ -12,6 +12,7 @@
 //   (`testReadmeShowsThisRun`), which runs that audit anyway;
 // - the own-model path runs as written except that `finetune` trains the tiny Llama fixture instead of SmolLM2
 //   (minutes of training there), so the canaries, the training, the audit and the gate are all exercised;
+// - the example audit spec of "Audits" (every key) goes through the real spec reader with stand-in files;
 // - long runs (the SmolLM2 fine-tunes, `compare audits/compare.yml`, the unlearning demonstration, the served-model
 //   commands) are parsed only; their figures are the measured records the README says they are.
 import Foundation
@@ -276,5 +277,23 @@ final class ReadmeCommandsTests: XCTestCase {
             XCTAssertEqual(train.components(separatedBy: "\"\(t)\"").count - 1, c["repetitions"] as? Int, t)
         }
         XCTAssertTrue(FileManager.default.fileExists(atPath: dir.appendingPathComponent("my-model/model.safetensors").path))
+    }
+
+    /// The README's example audit spec (the "Audits" section, every key shown) is read by the real spec reader: its
+    /// files are stand-ins, so the run stops at the first manifest's content, never at the spec.
+    func testExampleSpecKeysAreAccepted() throws {
+        let yaml = try XCTUnwrap(try Self.blocks().first { $0.info == "yaml" && $0.lines.contains("name: release candidate 7") })
+        let dir = scratchDirectory()
+        for d in ["models/rc7", "models/base"] {
+            try FileManager.default.createDirectory(at: dir.appendingPathComponent(d), withIntermediateDirectories: true)
+        }
+        for f in ["m.jsonl", "n.jsonl", "c.json", "t.json", "words.txt"] { try Data("{}\n".utf8).write(to: dir.appendingPathComponent(f)) }
+        let spec = dir.appendingPathComponent("rc7.yml")
+        try Data((yaml.lines.joined(separator: "\n") + "\n").utf8).write(to: spec)
+        let r = run(["metrics", spec.path])
+        assertNoCrash(r, "metrics rc7.yml")
+        XCTAssertEqual(r.code, 2, r.err)
+        XCTAssertTrue(r.err.hasPrefix("auditor: error: \(dir.appendingPathComponent("c.json").path): "),
+                      "README.md:\(yaml.firstLine): the example spec itself is refused:\n\(r.err)")
     }
 }

@@ -45,6 +45,8 @@ struct Extract: ParsableCommand {
         guard topK >= 0 else { throw ValidationError("--top-k must be >= 0") }
         try atMost(topK, Limits.count, "--top-k")
         guard topP > 0 && topP <= 1 else { throw ValidationError("--top-p must be in (0, 1]") }
+        // The spec's approx_threshold has the same range.
+        guard approxThreshold >= 0 && approxThreshold < 1 else { throw ValidationError("--approx-threshold must be in [0, 1)") }
     }
 
     func run() throws {

@@ -92,6 +92,11 @@ final class UsageTests: XCTestCase {
             (["dataset-inference", llama, "--suspect", "x.jsonl", "--validation", "x.jsonl", "--k", "0"], "Error: --k: expected"),
             (["dp", "epsilon", "--q", "1.5", "--noise", "1", "--steps", "100", "--delta", "1e-5"], "Error: --q: "),
             (["canary", "generate", "--format", "no slot here", "-o", "x.json"], "Error: --format: "),
+            // An option's value is a usage error before any file is read (issue 15: these exited 2 on the file first).
+            (["extract", llama, "--input", "x.jsonl", "--approx-threshold", "2"], "--approx-threshold must be in [0, 1)"),
+            (["compare", "x.yml", "--threads", "0"], "--threads must be between 1"),
+            (["unlearn", llama, "--forget", "f.jsonl", "--retain", "r.jsonl", "--method", "npo", "--out", "o", "--beta=-1"],
+             "Error: --beta: must be > 0, got -1.0"),
         ]
         for (args, needle) in cases {
             let r = run(args)

@@ -14,8 +14,10 @@ public struct ExtractionRow: Sendable {
 
 /// Greedy (discoverable) extraction in batches of 32 plus the exact p_z of each suffix under `scheme`.
 /// Every sample must hold at least prefix + suffix tokens (the caller checks, naming its file). `progress(done)` counts
-/// samples: whole batches as they finish, and within a batch the share of its greedy steps done (the suffix's
-/// `suffix` steps and one teacher-forced pass), so that a step of one long batch does not sit silent until its end.
+/// samples: whole batches as they finish, and within a batch the share of its greedy steps done, counted as half the
+/// batch (greedy decoding with a KV cache and the teacher-forced pass both run prefix + suffix tokens through the model
+/// once: about equal work; measured 24 s and 18 s for 32 licence chunks at 50 + 50 tokens), so that a step of one long
+/// batch does not sit silent until its end.
 public func extractionResults(_ lm: any AuditableModel, samples: [[Int]], prefix: Int, suffix: Int, approxThreshold: Double,
                               scheme: SamplingParams, n: Int, p: Double, progress: @escaping (Int) -> Void = { _ in }) throws -> [ExtractionRow] {
     var out: [ExtractionRow] = []
@@ -23,7 +25,7 @@ public func extractionResults(_ lm: any AuditableModel, samples: [[Int]], prefix
         let batch = Array(samples[start..<min(samples.count, start + 32)])
         let d = try Extraction.discoverable(lm, samples: batch, prefixLength: prefix, suffixLength: suffix,
                                         approximateThreshold: approxThreshold) { step in
-            progress(start + batch.count * step / (suffix + 1))
+            progress(start + batch.count * step / (2 * suffix))
         }
         let pairs = batch.map { s in (prefix: Array(s[..<prefix]), suffix: Array(s[prefix..<prefix + suffix])) }
         let probabilities = try Extraction.suffixProbabilities(lm, pairs, sampling: scheme)

@@ -38,7 +38,8 @@ public final class Progress {
         guard !quiet else { return }
         let now = clock(), elapsed = now - start
         let finished = done >= total
-        guard elapsed >= Progress.quietSeconds else { return }
+        // Nothing to say before the first item is done: no rate, no estimate.
+        guard elapsed >= Progress.quietSeconds, done > 0 else { return }
         let text = Progress.status(done: done, total: total, work: work ?? done, elapsed: elapsed, unit: unit, rateUnit: rateUnit)
         let prefix = label.map { "\($0): " } ?? ""
         if terminal {

@@ -89,6 +89,16 @@ final class ProgressTests: XCTestCase {
         }
     }
 
+    /// Before the first item is done there is no rate and no estimate: nothing is written, even after the quiet start.
+    func testNothingBeforeTheFirstItem() {
+        let h = Harness()
+        let p = h.progress(total: 32, unit: "samples", terminal: false)
+        h.now += 5; p.update(done: 0)
+        XCTAssertEqual(h.written, [])
+        h.now += 5; p.update(done: 4)
+        XCTAssertEqual(h.written, ["step: progress: 4/32 samples, 0.400 samples/s, 1 min 10 s left\n"])
+    }
+
     func testQuietWritesNothing() {
         let h = Harness()
         let p = h.progress(total: 10, quiet: true, terminal: false)

@@ -23,6 +23,8 @@ def rows(f):
     return d["canaries"] if isinstance(d, dict) and "canaries" in d else d
 before, after = rows("before.json"), rows("after.json")
 print("repetitions  exposure before  exposure after  (bits, of a possible %.1f)" % before[0].get("max_exposure", 13.3))
+def value(e):   # {"value": e, "ci95": [lower, upper]}, the one interval shape
+    return e["value"] if isinstance(e, dict) else e
 for b, a in zip(before, after):
-    print("%11d  %15.1f  %14.1f" % (b["repetitions"], b["exposure"], a["exposure"]))
+    print("%11d  %15.1f  %14.1f" % (b["repetitions"], value(b["exposure"]), value(a["exposure"])))
 PY

@@ -42,7 +42,7 @@ for a in m['attacks']:
     auc, t = a['auc'], a['tpr_at_fpr_1pct']
     print(f"  {a['attack']:<22} AUC {auc['value']:.3f} [{auc['ci95'][0]:.3f}, {auc['ci95'][1]:.3f}]   TPR@1%FPR {t['value']:.3f} [{t['ci95'][0]:.3f}, {t['ci95'][1]:.3f}]")
 b = m['blind_baseline']
-print(f"  blind baseline ({b['feature']}): AUC {b['auc']:.3f} [{b['ci95'][0]:.3f}, {b['ci95'][1]:.3f}]" + ("  WARNING: " + m['warning'] if 'warning' in m else ''))
+print(f"  blind baseline ({b['feature']}): AUC {b['auc']['value']:.3f} [{b['auc']['ci95'][0]:.3f}, {b['auc']['ci95'][1]:.3f}]" + ("  WARNING: " + m['warning'] if 'warning' in m else ''))
 e = json.load(open(d + '/extract.json'))['summary']
 for k in ['exact', 'approximate', 'np_discoverable']:
     print(f"  extraction {k:<16} {e[k]['count']}/{e['samples']} = {e[k]['rate']:.3f} [{e[k]['ci95'][0]:.3f}, {e[k]['ci95'][1]:.3f}]")

@@ -132,9 +132,11 @@ public enum Canaries {
     }
 
     /// Log-perplexity of each text in bits: -log2 Pr(x_2..x_n | x_1) (the Secret Sharer's px, summed, not averaged).
-    public static func logPerplexityBits(_ lm: any AuditableModel, _ texts: [String], maxBatchTokens: Int = 4096) throws -> [Double] {
+    /// `progress(textsDone)` as the backend finishes texts.
+    public static func logPerplexityBits(_ lm: any AuditableModel, _ texts: [String], maxBatchTokens: Int = 4096,
+                                         progress: ((Int) -> Void)? = nil) throws -> [Double] {
         let ids = try texts.map { try lm.encode($0) }
-        let s = try lm.score(ids, options: ScoreOptions(maxBatchTokens: maxBatchTokens))
+        let s = try lm.score(ids, options: ScoreOptions(maxBatchTokens: maxBatchTokens), progress: progress.map { p in { done, _ in p(done) } })
         return s.map { -$0.logprobs.reduce(0.0) { $0 + Double($1) } / Foundation.log(2.0) }
     }
 

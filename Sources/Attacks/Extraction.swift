@@ -36,12 +36,14 @@ public enum Extraction {
     /// Discoverable extraction: each sample [prefix || suffix] (token ids, at least prefixLength + suffixLength long)
     /// is extractable when greedy decoding from its first `prefixLength` tokens reproduces the next `suffixLength`.
     /// All samples run as one batch.
+    /// `progress(step)` after each generated position (of `suffixLength`).
     public static func discoverable(_ model: any AuditableModel, samples: [[Int]], prefixLength: Int, suffixLength: Int,
-                                    approximateThreshold: Double = 0.1) throws -> [DiscoverableResult] {
+                                    approximateThreshold: Double = 0.1, progress: ((Int) -> Void)? = nil) throws -> [DiscoverableResult] {
         precondition(prefixLength > 0 && suffixLength > 0)
         precondition(samples.allSatisfy { $0.count >= prefixLength + suffixLength }, "sample shorter than prefix + suffix")
         let prefixes = samples.map { Array($0.prefix(prefixLength)) }
-        let out = try model.generate(prompts: prefixes, maxNewTokens: suffixLength)
+        let out = try model.generate(prompts: prefixes, maxNewTokens: suffixLength, sampling: SamplingParams(), stopTokens: [],
+                                     progress: progress)
         return zip(samples, out).map { s, g in
             let target = Array(s[prefixLength..<prefixLength + suffixLength])
             let d = normalizedEditDistance(generated: g, target: target)

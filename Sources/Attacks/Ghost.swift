@@ -84,7 +84,9 @@ public enum Ghost {
     /// n - k words, tokenized without the tokenizer's own BOS and preceded by the model's BOS when it has one (the
     /// start `perplexityTest` scores from); greedy decoding (stopping at EOS) for as many tokens as the last k words take plus 4; the
     /// decoded continuation's first k whitespace-separated words are compared with the last k words exactly.
-    public static func lastKTest(_ lm: any AuditableModel, passphrases: [String], context: String? = nil, k: Int) throws -> [GhostLastK] {
+    /// `progress(step, steps)` after each generated position.
+    public static func lastKTest(_ lm: any AuditableModel, passphrases: [String], context: String? = nil, k: Int,
+                                 progress: ((Int, Int) -> Void)? = nil) throws -> [GhostLastK] {
         let parts = passphrases.map(words)
         precondition(k >= 1 && parts.allSatisfy { $0.count > k }, "k must be at least 1 and less than the passphrase's word count")
         let prompts = parts.map { w in (context.map { $0 + " " } ?? "") + w.dropLast(k).joined(separator: " ") }
@@ -94,7 +96,8 @@ public enum Ghost {
         // passphrase after the same start of sequence, whatever the tokenizer adds by itself.
         let bos = lm.bosId.map { [$0] } ?? []
         let ids = try prompts.map { bos + Array(try lm.encode($0, addBos: false).suffix(max(1, lm.contextLength - budget - 1 - bos.count))) }
-        let out = try lm.generate(prompts: ids, maxNewTokens: budget, stopTokens: Set([lm.eosId].compactMap { $0 }))
+        let out = try lm.generate(prompts: ids, maxNewTokens: budget, sampling: SamplingParams(), stopTokens: Set([lm.eosId].compactMap { $0 }),
+                                  progress: progress.map { p in { p($0, budget) } })
         return try (0..<passphrases.count).map { i in
             GhostLastK(prompt: prompts[i], expected: tails[i],
                        generated: Array(words(try lm.decode(out[i], skipSpecial: true)).prefix(k)))
@@ -106,8 +109,11 @@ public enum Ghost {
     }
 
     /// Perplexities (`Traps.perplexity`) of passphrases and controls, then `rankStatistics`.
-    public static func perplexityTest(_ lm: any AuditableModel, passphrases: [String], controls: [String]) throws -> GhostPerplexity {
-        let p = try Traps.perplexity(lm, passphrases + controls)
+    /// `progress(done, total)` counts scored texts (passphrases and controls).
+    public static func perplexityTest(_ lm: any AuditableModel, passphrases: [String], controls: [String],
+                                      progress: ((Int, Int) -> Void)? = nil) throws -> GhostPerplexity {
+        let total = passphrases.count + controls.count
+        let p = try Traps.perplexity(lm, passphrases + controls, progress: progress.map { p in { p($0, total) } })
         return try rankStatistics(passphrases: Array(p.prefix(passphrases.count)), controls: Array(p.suffix(controls.count)))
     }
 

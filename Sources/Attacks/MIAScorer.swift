@@ -182,8 +182,15 @@ public struct MIAScorer {
         self.target = target; self.reference = reference; self.options = options
     }
 
+    /// Forward passes per text: the text itself, plus its lowercase form, the ReCaLL input and the reference
+    /// model's pass when asked for. `score`'s progress counts sequences over all of them.
+    public var passesPerText: Int {
+        1 + (options.lowercase ? 1 : 0) + (options.recallPrefix != nil ? 1 : 0) + (reference != nil ? 1 : 0)
+    }
+
     /// Throws MIAError (naming the text index) before any forward pass if a text cannot be scored.
-    public func score(_ texts: [String]) throws -> [MIAScores] {
+    /// `progress(done, total)` counts scored sequences over every pass (total = texts.count * passesPerText).
+    public func score(_ texts: [String], progress: ((Int, Int) -> Void)? = nil) throws -> [MIAScores] {
         for k in options.ks where !(k > 0 && k <= 1) { throw MIAError.invalidK(k) }
         if options.minKPlusPlus { try target.require(.vocabularyStatistics, for: "Min-K%++") }
         let ids = try texts.map { try target.encode($0) }
@@ -202,10 +209,17 @@ public struct MIAScorer {
         }
 
         let plain = ScoreOptions(maxBatchTokens: options.maxBatchTokens)
-        let main = try target.score(ids, options: ScoreOptions(vocabStats: options.minKPlusPlus, maxBatchTokens: options.maxBatchTokens))
         let extra = (lowerIds ?? []) + (prefixed ?? [])
-        let extraScores = extra.isEmpty ? [] : try target.score(extra, options: plain)
-        let refScores = try refIds.map { try reference!.score($0, options: plain) }
+        let total = ids.count + extra.count + (refIds?.count ?? 0)
+        var passed = 0
+        // The backends report sequences finished within one call; this adds the earlier passes.
+        let each: ((Int, Int) -> Void)? = progress.map { p in { done, _ in p(passed + done, total) } }
+        let main = try target.score(ids, options: ScoreOptions(vocabStats: options.minKPlusPlus, maxBatchTokens: options.maxBatchTokens),
+                                    progress: each)
+        passed += ids.count
+        let extraScores = extra.isEmpty ? [] : try target.score(extra, options: plain, progress: each)
+        passed += extra.count
+        let refScores = try refIds.map { try reference!.score($0, options: plain, progress: each) }
 
         return texts.indices.map { i in
             let s = main[i]

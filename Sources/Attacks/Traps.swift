@@ -89,8 +89,11 @@ public enum Traps {
     }
 
     /// Perplexity exp(mean NLL) of each text over the tokens of `scoredIds` after the first.
-    public static func perplexity(_ lm: any AuditableModel, _ texts: [String], maxBatchTokens: Int = 4096) throws -> [Double] {
-        let s = try lm.score(try texts.map { try scoredIds(lm, $0) }, options: ScoreOptions(maxBatchTokens: maxBatchTokens))
+    /// `progress(textsDone)` as the backend finishes texts.
+    public static func perplexity(_ lm: any AuditableModel, _ texts: [String], maxBatchTokens: Int = 4096,
+                                  progress: ((Int) -> Void)? = nil) throws -> [Double] {
+        let s = try lm.score(try texts.map { try scoredIds(lm, $0) }, options: ScoreOptions(maxBatchTokens: maxBatchTokens),
+                             progress: progress.map { p in { done, _ in p(done) } })
         return s.map { Foundation.exp($0.nll) }
     }
 
@@ -277,12 +280,14 @@ public enum Traps {
     }
 
     /// Scores every trap of `manifest` and summarises: score = PPL_reference / PPL_target with a reference model
-    /// (the reciprocal of the paper's ratio, so that higher = member), else -PPL_target.
+    /// (the reciprocal of the paper's ratio, so that higher = member), else -PPL_target. `progress(done, total)`
+    /// counts scored texts over both models (total: the traps, twice with a reference).
     public static func detect(target: any AuditableModel, reference: (any AuditableModel)?, manifest: TrapManifest,
-                              resamples: Int = 1000, seed: UInt64 = 0) throws -> TrapDetection {
+                              resamples: Int = 1000, seed: UInt64 = 0, progress: ((Int, Int) -> Void)? = nil) throws -> TrapDetection {
         let texts = manifest.traps.map(\.text)
-        let pt = try perplexity(target, texts)
-        let pr = try reference.map { try perplexity($0, texts) }
+        let total = texts.count * (reference == nil ? 1 : 2)
+        let pt = try perplexity(target, texts, progress: progress.map { p in { p($0, total) } })
+        let pr = try reference.map { try perplexity($0, texts, progress: progress.map { p in { p(texts.count + $0, total) } }) }
         let scores = manifest.traps.enumerated().map { (i, t) in
             TrapScore(id: t.id, repetitions: t.repetitions, injected: t.injected, perplexityTarget: pt[i],
                       perplexityReference: pr?[i], score: pr.map { $0[i] / pt[i] } ?? -pt[i])

@@ -16,10 +16,21 @@ public struct ExposureRow: Sendable {
 }
 
 /// Exposure of every canary of `m`: reference candidates are the whole space when it has at most `enumerateUpTo`
-/// members, else `references` samples drawn with `seed`; computed once per format.
+/// members, else `references` samples drawn with `seed`; computed once per format. `progress(done, total)` counts
+/// scored texts, reference candidates and canaries alike (the first canary of a format scores all its candidates, so
+/// counting canaries would make the first estimate of the time left far too high).
 public func canaryExposures(_ m: CanaryManifest, _ lm: any AuditableModel, words: [String], enumerateUpTo: Int, references: Int,
-                     seed: UInt64, manifestPath: String, progress: (Int) -> Void = { _ in }) throws -> [ExposureRow] {
+                     seed: UInt64, manifestPath: String, progress: @escaping (Int, Int) -> Void = { _, _ in }) throws -> [ExposureRow] {
     var out: [ExposureRow] = []
+    // Texts to score: each format's candidates once, and every canary. A format that does not parse adds nothing
+    // here; the loop below reports it.
+    var candidates: [String: Int] = [:]
+    for c in m.canaries where candidates[c.format] == nil {
+        let size = (try? CanaryFormat(c.format, words: words))?.spaceSize
+        candidates[c.format] = size.map { $0 <= enumerateUpTo ? $0 : references } ?? references
+    }
+    let total = candidates.values.reduce(m.canaries.count, +)
+    var scored = 0
     var cache: [String: ([String], [Double])] = [:]    // format -> reference texts and log-perplexities
     // References exclude the canary itself (and, when sampled, every canary of the manifest).
     let secrets = Set(m.canaries.map(\.text))
@@ -29,7 +40,7 @@ public func canaryExposures(_ m: CanaryManifest, _ lm: any AuditableModel, words
         if n > context { throw InputError(manifestPath, "\(what) has \(n) tokens, more than the model's context (\(context))") }
         if n < 2 { throw InputError(manifestPath, "\(what) has \(n) token(s): nothing to score") }
     }
-    for (i, c) in m.canaries.enumerated() {
+    for c in m.canaries {
         let f: CanaryFormat
         do { f = try CanaryFormat(c.format, words: words) } catch let e as CanaryError {
             throw InputError(manifestPath, "\(c.id): \(e.description)")
@@ -46,10 +57,13 @@ public func canaryExposures(_ m: CanaryManifest, _ lm: any AuditableModel, words
                 var rng = SeededRNG(seed: seed)
                 refs = (0..<references).map { _ in f.random(&rng) }
             }
-            cache[c.format] = (refs, try Canaries.logPerplexityBits(lm, refs))
+            let before = scored
+            cache[c.format] = (refs, try Canaries.logPerplexityBits(lm, refs) { progress(before + $0, total) })
+            scored += refs.count
         }
         let (refTexts, refPPL) = cache[c.format]!
         let own = try Canaries.logPerplexityBits(lm, [c.text])[0]
+        scored += 1
         let others = zip(refTexts, refPPL).filter { !secrets.contains($0.0) }.map(\.1)
         if others.isEmpty {
             throw InputError(manifestPath, "\(c.id): every candidate of its format is a canary, so there is nothing to rank it against")
@@ -67,7 +81,7 @@ public func canaryExposures(_ m: CanaryManifest, _ lm: any AuditableModel, words
         out.append(ExposureRow(canary: c, logPerplexityBits: own, exposure: e,
                                extrapolated: Canaries.exposureByExtrapolation(canary: own, references: others),
                                maxExposure: f.log2SpaceSize, exact: exact, references: others.count, lower: lo, upper: hi))
-        progress(i + 1)
+        progress(scored, total)
     }
     return out
 }

@@ -17,7 +17,8 @@ struct AuditCommand: ParsableCommand {
             that stops early is marked interrupted. The report goes to REPORTS/<run-id>/: report.md, report.html \
             (self-contained, inline SVG charts), summary.json and junit.xml (one test case per threshold). \
             It prints the verdict, each breached threshold, the report's warnings (e.g. a blind baseline that \
-            separates members from non-members) and the paths of those files; --quiet only the verdict and the paths. \
+            separates members from non-members) and the paths of those files; --quiet only the verdict and the paths, \
+            and no progress bars. \
             --json prints the summary (what summary.json holds) on stdout and nothing else there; the verdict, \
             warnings and paths then go to stderr with the progress lines. \
             Exit status: 0 every threshold holds, 1 a threshold is breached, 2 bad input (spec, checkpoint, data). \
@@ -30,7 +31,7 @@ struct AuditCommand: ParsableCommand {
     @Flag(help: "Include secrets (canaries, generated text) in the report.") var showSecrets = false
     @Option(help: "Threads for matrix products (default: all cores).") var threads: Int?
     @OptionGroup(title: "Served model (replaces the spec's target)") var remote: EndpointOptions
-    @Flag(help: "Print only the verdict line and the paths of the outputs (no breached checks, no warnings).") var quiet = false
+    @Flag(help: "Print only the verdict line and the paths of the outputs (no breached checks, no warnings, no progress).") var quiet = false
     @Flag(help: "Print the summary (summary.json) on stdout; the verdict, warnings and paths go to stderr.") var json = false
 
     func validate() throws {
@@ -41,10 +42,13 @@ struct AuditCommand: ParsableCommand {
         var breached = false
         try reportingErrors {
             var spec = try loadAuditSpec(self.spec)
+            printWarnings(spec.warnings)
             if let e = remote.spec { spec.targetEndpoint = e; spec.target = e.url; spec.targetIsDefault = false }
             BLAS.setThreads(threads ?? ProcessInfo.processInfo.activeProcessorCount)
             let store = try openStore(db)
-            let report = try AuditRunner(spec: spec, store: store, dbPath: db).run()
+            var runner = AuditRunner(spec: spec, store: store, dbPath: db)
+            runner.quietProgress = quiet
+            let report = try runner.run()
             let dir = (reports as NSString).appendingPathComponent(report.run.id)
             let options = ReportOptions(showSecrets: showSecrets, title: spec.title, histogramBins: spec.histogramBins)
             _ = try Report.write(report, to: dir, options: options)

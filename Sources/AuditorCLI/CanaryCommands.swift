@@ -79,7 +79,9 @@ struct CanaryCommand: ParsableCommand {
                 exposure = log2 |R| - log2 rank, rank = 1 + #{reference candidates with log-perplexity <= the \
                 canary's}: exact over the whole space when |R| <= --enumerate-up-to, else from --references sampled \
                 candidates; exposure_extrapolated = -log2 CDF under a skew-normal fitted to the references. \
-                p_value = 2^-exposure. An exposure near log2 |R| means the model singles the canary out. \
+                p_value = 2^-exposure. An exposure near log2 |R| means the model singles the canary out. Each \
+                canary's exposure is written {"value": e, "ci95": [lower, upper]}: the interval maps the \
+                Clopper-Pearson interval of its sampled rank onto exposure (equal to the value when exact). \
                 With --dataset, the manifest's SHA-256 and repetition counts are checked against it first. \
                 Canary texts are redacted unless --show-secrets is given.
                 """)
@@ -107,16 +109,19 @@ struct CanaryCommand: ParsableCommand {
                 if let dataset { try checkCanaryDataset(m, dataset, field: field, manifest: manifest) }
                 let list = try words.map { try readWordList($0) } ?? []
                 let lm = try loadAuditable(model, remote)
-                let progress = Progress(total: m.canaries.count, unit: "canaries")
+                var bar: Audit.Progress?
                 let results = try canaryExposures(m, lm, words: list, enumerateUpTo: enumerateUpTo, references: references,
-                                                  seed: seed, manifestPath: manifest) { progress.update(done: $0, work: $0) }
+                                                  seed: seed, manifestPath: manifest) { done, total in
+                    if bar == nil { bar = Progress(total: total, unit: "texts", label: "canary exposure") }
+                    bar!.update(done: done)
+                }
                 var rows: [[String: Any]] = []
                 var byRep: [Int: [Double]] = [:]
                 for r in results {
                     let c = r.canary
                     byRep[c.repetitions, default: []].append(r.exposure)
                     rows.append(["id": c.id, "repetitions": c.repetitions, "log_perplexity_bits": r.logPerplexityBits,
-                                 "exposure": r.exposure, "exposure_ci95": [r.lower, r.upper], "exposure_extrapolated": r.extrapolated,
+                                 "exposure": ["value": r.exposure, "ci95": [r.lower, r.upper]], "exposure_extrapolated": r.extrapolated,
                                  "p_value": Canaries.pValue(exposure: r.exposure),
                                  "method": r.exact ? "exact" : "sampled", "references": r.references,
                                  "max_exposure": r.maxExposure,

@@ -108,6 +108,11 @@ func reportingErrors(_ body: () throws -> Void) throws {
     }
 }
 
+/// "auditor: warning: ..." on stderr for each warning (a spec's old spellings, with their file:line).
+func printWarnings(_ warnings: [String]) {
+    for w in warnings { FileHandle.standardError.write(Data("auditor: warning: \(w)\n".utf8)) }
+}
+
 /// Writes to a file (replaced atomically at the end) or to stdout.
 final class OutputSink {
     private var handle: FileHandle

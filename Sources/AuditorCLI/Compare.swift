@@ -24,6 +24,11 @@ struct CompareCommand: ParsableCommand {
     @Option(help: "SQLite store of runs.") var db = "reports/auditor.sqlite"
     @Option(help: "Threads for matrix products (default: all cores).") var threads: Int?
 
+    /// An option's value is checked before the spec is read: a usage error (64) whatever the file holds.
+    func validate() throws {
+        if let threads, threads < 1 || threads > Int(Int32.max) { throw ValidationError("--threads must be between 1 and \(Int32.max)") }
+    }
+
     func run() throws {
         var breached = false
         try reportingErrors {

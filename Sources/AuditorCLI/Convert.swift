@@ -51,7 +51,7 @@ struct Convert: ParsableCommand {
             FileHandle.standardError.write(Data("converting \(input) (\(lm.format.rawValue), \(c.architecture.rawValue), \(lm.model.params.count) parameters) to \(what)\n".utf8))
             var bar: Audit.Progress?
             let progress: ExportProgress = { done, total, bytes in
-                if bar == nil { bar = Audit.Progress(total: total, unit: "MB") }
+                if bar == nil { bar = Audit.Progress(total: total, unit: "tensors", rateUnit: "MB", label: "convert") }
                 bar?.update(done: done, work: bytes / 1_000_000)
             }
             let files = format == .gguf ? try lm.writeGGUF(to: output, type: ggufType, progress: progress)

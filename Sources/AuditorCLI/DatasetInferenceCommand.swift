@@ -52,10 +52,13 @@ struct DatasetInferenceCommand: ParsableCommand {
             }
             let lm = try model.load()
             let scorer = MIAScorer(target: lm, options: MIAOptions(ks: ks, lowercase: !noLowercase))
-            func scored(_ texts: [String], _ file: String) throws -> [MIAScores] {
-                do { return try scorer.score(texts) } catch let e as MIAError { throw InputError(file, e.description) }
+            let bar = Progress(total: (sus.count + val.count) * scorer.passesPerText, unit: "texts", label: "dataset-inference")
+            func scored(_ texts: [String], _ file: String, after: Int) throws -> [MIAScores] {
+                do { return try scorer.score(texts) { done, _ in bar.update(done: after + done) } } catch let e as MIAError {
+                    throw InputError(file, e.description)
+                }
             }
-            let ss = try scored(sus, suspect), vs = try scored(val, validation)
+            let ss = try scored(sus, suspect, after: 0), vs = try scored(val, validation, after: sus.count * scorer.passesPerText)
             let names = ss[0].named(ks: ks).map(\.name)
             let result: DatasetInference.Result
             do {

@@ -45,6 +45,8 @@ struct Extract: ParsableCommand {
         guard topK >= 0 else { throw ValidationError("--top-k must be >= 0") }
         try atMost(topK, Limits.count, "--top-k")
         guard topP > 0 && topP <= 1 else { throw ValidationError("--top-p must be in (0, 1]") }
+        // The spec's approx_threshold has the same range.
+        guard approxThreshold >= 0 && approxThreshold < 1 else { throw ValidationError("--approx-threshold must be in [0, 1)") }
     }
 
     func run() throws {
@@ -59,7 +61,7 @@ struct Extract: ParsableCommand {
                 throw InputError(input, "text \(i + 1) has \(s.count) tokens, fewer than prefix + suffix = \(prefix + suffix)")
             }
             let scheme = SamplingParams(temperature: temperature, topK: topK, topP: topP)
-            let progress = Progress(total: samples.count, unit: "samples")
+            let progress = Progress(total: samples.count, unit: "samples", label: "extract")
             let results = try extractionResults(lm, samples: samples, prefix: prefix, suffix: suffix, approxThreshold: approxThreshold,
                                             scheme: scheme, n: n, p: p) { progress.update(done: $0, work: $0) }
             var rows: [[String: Any]] = []

@@ -20,6 +20,7 @@ struct Generate: ParsableCommand {
     @Option(help: "Random seed.") var seed: UInt64 = 0
     @Flag(help: "Keep going past the end-of-sequence token.") var ignoreEos = false
     @Flag(help: "Print JSON Lines (prompt, completion, token ids) instead of text.") var json = false
+    @Flag(help: "No progress on stderr (a run of under 2 s shows none anyway).") var quiet = false
 
     func validate() throws {
         guard maxNewTokens >= 0 else { throw ValidationError("--max-new-tokens must be >= 0") }
@@ -48,7 +49,7 @@ struct Generate: ParsableCommand {
                 }
                 return Array(e.suffix(keep))
             }
-            let progress = Progress(total: maxNewTokens, unit: "steps")
+            let progress = Progress(total: maxNewTokens, unit: "steps", label: "generate", quiet: quiet)
             let stop: Set<Int> = ignoreEos ? [] : Set([lm.tokenizer.eosId].compactMap { $0 })
             let out = lm.model.generate(prompts: ids, maxNewTokens: maxNewTokens,
                                         sampling: SamplingParams(temperature: temperature, topK: topK, topP: topP, seed: seed),

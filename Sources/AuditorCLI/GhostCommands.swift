@@ -78,8 +78,15 @@ struct GhostCommand: ParsableCommand {
                     ctl = try Ghost.passphrases(words: m.words, count: controls, length: m.length, seed: seed, excluding: Set(texts))
                 } catch let e as GhostError { throw InputError(manifest, e.description) }
                 let lm = try model.load()
-                let lastK = try Ghost.lastKTest(lm, passphrases: texts, context: context, k: k)
-                let ppl = try Ghost.perplexityTest(lm, passphrases: texts, controls: ctl)
+                var generating: Audit.Progress?, scoring: Audit.Progress?
+                let lastK = try Ghost.lastKTest(lm, passphrases: texts, context: context, k: k) { step, steps in
+                    if generating == nil { generating = Progress(total: steps, unit: "steps", label: "ghost test: last-k generation") }
+                    generating!.update(done: step)
+                }
+                let ppl = try Ghost.perplexityTest(lm, passphrases: texts, controls: ctl) { done, total in
+                    if scoring == nil { scoring = Progress(total: total, unit: "texts", label: "ghost test: perplexities") }
+                    scoring!.update(done: done)
+                }
                 let redacted = "[redacted: use --show-secrets]"
                 let rows = m.passphrases.indices.map { i -> [String: Any] in
                     ["id": m.passphrases[i].id, "text": showSecrets ? texts[i] : redacted,

@@ -67,13 +67,14 @@ struct MIACommand: ParsableCommand {
             let scorer = MIAScorer(target: lm, reference: ref,
                                    options: MIAOptions(ks: ks, lowercase: !noLowercase, recallPrefix: recallPrefix,
                                                        minKPlusPlus: vocabStats))
-            func scored(_ texts: [String], _ file: String) throws -> [MIAScores] {
-                do { return try scorer.score(texts) } catch let e as MIAError {
+            let bar = Progress(total: (mem.count + non.count) * scorer.passesPerText, unit: "texts", label: "mia")
+            func scored(_ texts: [String], _ file: String, after: Int) throws -> [MIAScores] {
+                do { return try scorer.score(texts) { done, _ in bar.update(done: after + done) } } catch let e as MIAError {
                     // The prefix is no file's fault: name the flag.
                     throw InputError(e == .emptyPrefix ? "--recall-prefix" : file, e.oneBased.description)
                 }
             }
-            let ms = try scored(mem, members), ns = try scored(non, nonmembers)
+            let ms = try scored(mem, members, after: 0), ns = try scored(non, nonmembers, after: mem.count * scorer.passesPerText)
             let labels = Metrics.labels(members: ms.count, nonMembers: ns.count)
             var attacks: [[String: Any]] = []
             let names = ms[0].named(ks: ks).map(\.name)

@@ -19,6 +19,7 @@ struct MetricsCommand: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let s = try loadAuditSpec(spec)
+            printWarnings(s.warnings)
             var figures = s.producedFigures
             // Per-repetition figures, from the manifests' counts (as the runner makes them).
             if s.canary != nil, let path = s.canaries {

@@ -58,7 +58,7 @@ struct PIICommand: ParsableCommand {
                 if e.isEmpty { throw InputError(prompts, "prompt \(i + 1) has no tokens") }
                 return Array(e.suffix(lm.config.maxPositions - 1))
             }
-            let progress = Progress(total: ids.count * samples, unit: "samples")
+            let progress = Progress(total: ids.count * samples, unit: "samples", label: "pii")
             let result = try PII.probe(
                 lm, prompts: ids, samplesPerPrompt: samples, maxNewTokens: maxNewTokens,
                 sampling: SamplingParams(temperature: temperature, topK: topK, topP: topP, seed: seed), known: knownList,

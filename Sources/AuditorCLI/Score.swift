@@ -39,7 +39,7 @@ struct Score: ParsableCommand {
             let texts = try readJSONLTexts(input, field: field)
             let lm = try loadAuditable(model, remote)
             let sink = try OutputSink(path: output)
-            let progress = Progress(total: texts.count, unit: "tok")
+            let progress = Progress(total: texts.count, unit: "texts", rateUnit: "tokens", label: "score")
             let opts = ScoreOptions(vocabStats: vocabStats, topK: topK, maxBatchTokens: batchTokens)
             // Longer texts are cut at the context (and flagged truncated), as the local engine's scoreTexts does.
             let encoded = try texts.map { try lm.encode($0.text) }

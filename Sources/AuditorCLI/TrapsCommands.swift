@@ -43,7 +43,7 @@ struct TrapsCommand: ParsableCommand {
                 let lens = try parseLengths(lengths)
                 let ranges = try parseRanges(perplexity)
                 let lm = try model.load()
-                let progress = Progress(total: count * lens.count * ranges.count, unit: "traps")
+                let progress = Progress(total: count * lens.count * ranges.count, unit: "traps", label: "traps generate")
                 var m: TrapManifest
                 do {
                     m = try Traps.generate(lm, count: count, lengthTokens: lens, targetPerplexities: ranges, seed: seed,
@@ -131,7 +131,13 @@ struct TrapsCommand: ParsableCommand {
                 let lm = try loadAuditable(model, remote)
                 let ref = try reference.map { try loadCheckpoint($0) }
                 let d: TrapDetection
-                do { d = try Traps.detect(target: lm, reference: ref, manifest: m, resamples: resamples, seed: seed) } catch let e as TrapsError {
+                var bar: Audit.Progress?
+                do {
+                    d = try Traps.detect(target: lm, reference: ref, manifest: m, resamples: resamples, seed: seed) { done, total in
+                        if bar == nil { bar = Progress(total: total, unit: "texts", label: "traps detect") }
+                        bar!.update(done: done)
+                    }
+                } catch let e as TrapsError {
                     throw InputError(manifest, e.description)
                 }
                 func auc(_ a: TrapAUC) -> [String: Any] {

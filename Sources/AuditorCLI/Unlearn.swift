@@ -58,6 +58,30 @@ struct UnlearnCommand: ParsableCommand {
 
     var isSpec: Bool { target.hasSuffix(".yml") || target.hasSuffix(".yaml") }
 
+    /// Option values out of range are usage errors naming the option (exit 64), as in every command; the same
+    /// values in a spec file are that file's problem (exit 2, checked by the library).
+    func validate() throws {
+        func check(_ ok: Bool, _ option: String, _ rule: String, _ value: Any) throws {
+            if !ok { throw ValidationError("\(option): must be \(rule), got \(value)") }
+        }
+        try check(gamma.isFinite && gamma > 0, "--gamma", "> 0", gamma)
+        if let alpha { try check(alpha.isFinite && alpha >= 0, "--alpha", ">= 0", alpha) }
+        if let alpha, method == "ga", alpha > 0 {
+            throw ValidationError("--alpha: ga has no retain term (alpha must be 0); use --method graddiff for GA with retain NLL")
+        }
+        if let beta { try check(beta.isFinite && beta > 0, "--beta", "> 0", beta) }
+        try check(steps >= 1, "--steps", ">= 1", steps)
+        try check(lr.isFinite && lr > 0, "--lr", "> 0", lr)
+        try check(batchSize >= 1, "--batch-size", ">= 1", batchSize)
+        try check(evalEvery >= 1, "--eval-every", ">= 1", evalEvery)
+        if let forgetTarget { try check(forgetTarget.isFinite && forgetTarget > 0, "--forget-target", "> 0 nats", forgetTarget) }
+        try check(maxRetainIncrease.isFinite && maxRetainIncrease > 0, "--max-retain-increase", "> 0", maxRetainIncrease)
+        try check(maxHoldoutIncrease.isFinite && maxHoldoutIncrease > 0, "--max-holdout-increase", "> 0", maxHoldoutIncrease)
+        try check(ssdAlpha.isFinite && ssdAlpha > 0, "--ssd-alpha", "> 0", ssdAlpha)
+        try check(ssdLambda.isFinite && ssdLambda > 0, "--ssd-lambda", "> 0", ssdLambda)
+        if let threads { try check(threads >= 1 && threads <= 4096, "--threads", "in 1...4096", threads) }
+    }
+
     /// The flag form as a spec; every range check is the library's (bad input, exit 2).
     func flagSpec() throws -> UnlearnSpec {
         guard let forget else { throw InputError("--forget", "missing: the forget set (JSON Lines)") }

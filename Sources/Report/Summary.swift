@@ -78,6 +78,13 @@ extension Report {
         let findings: [JSON] = r.findings.map { f in
             var numbers: [String: JSON] = [:]
             for (k, v) in f.numbers { numbers[k] = .num(v) }
+            // A figure stored with its bounds (exposure, exposure_lower, exposure_upper) is written in the one interval
+            // shape, {"value": v, "ci95": [lower, upper]}, as the metrics are.
+            for (k, v) in f.numbers {
+                guard let l = f.numbers[k + "_lower"], let u = f.numbers[k + "_upper"] else { continue }
+                numbers[k] = .object(["value": .num(v), "ci95": .interval(l, u)])
+                numbers[k + "_lower"] = nil; numbers[k + "_upper"] = nil
+            }
             let secret: JSON = f.secret.map { .string(options.showSecrets ? $0 : redacted) } ?? .null
             return .object(["kind": .string(f.kind), "step": .string(f.step), "dataset": .string(f.dataset),
                             "index": .int(Int64(f.index)), "id": .str(f.itemID.map { redact($0) }),

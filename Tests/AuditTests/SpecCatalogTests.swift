@@ -86,4 +86,50 @@ final class SpecCatalogTests: XCTestCase {
         let perRep = try loadAuditSpec(try write(full + "thresholds: ['canary.rep_3.exposure.max <= 8', 'traps.rep_2.auc < 0.9']\n"))
         XCTAssertEqual(perRep.thresholds.map(\.figure), [.canaryExposure(.max, repetitions: 3), .trapsAUC(repetitions: 2)])
     }
+
+    /// A mistyped key or attack in a spec names the nearest one (issue 15: only the full list was given).
+    func testMistypedKeysSuggestTheNearest() throws {
+        let cases: [(String, String)] = [
+            ("version: 1\nname: x\ntarget: {checkpoint: model.gguf}\nattaks: {}\n",
+             ":4:1: unknown key 'attaks' in the spec; did you mean 'attacks'? (expected one of: "),
+            (full.replacingOccurrences(of: "mia: {k: [0.2, 1],", with: "mia: {resample: 10, k: [0.2, 1],"),
+             ":7:9: unknown key 'resample' in attacks.mia; did you mean 'resamples'? (expected one of: "),
+            (full.replacingOccurrences(of: "datasets: {members:", with: "datasets: {member:"),
+             ":5:12: unknown key 'member' in datasets; did you mean 'members'? (expected one of: "),
+            (full.replacingOccurrences(of: "attacks: [loss, zlib,", with: "attacks: [loss, zlip,"),
+             ":7:38: attacks.mia.attacks: unknown attack 'zlip'; did you mean 'zlib'? (expected: "),
+        ]
+        for (text, message) in cases {
+            let path = try write(text)
+            XCTAssertThrowsError(try loadAuditSpec(path)) { e in
+                XCTAssertTrue("\(e)".hasPrefix(path + message), "\(e)\nexpected: \(path + message)")
+            }
+        }
+    }
+
+    /// Old spellings are read as the new ones, each with a warning that names the file, the line and the new
+    /// spelling; a key for one end of an interval is refused with the reason.
+    func testOldSpellingsAreReadWithAWarning() throws {
+        let old = full.replacingOccurrences(of: "attacks: [loss, zlib, mink, minkpp, reference]", with: "attacks: [loss, zlib, min_k, min_k++, ref_diff]")
+            + "thresholds: ['mia.min_k@0.2.auc <= 0.6', 'mia.min_k++@1.0.tpr_at_fpr_1pct < 0.5', 'mia.ref_diff.auc <= 0.7', 'mia.loss.auc <= 0.6']\n"
+        let path = try write(old)
+        let spec = try loadAuditSpec(path)
+        XCTAssertEqual(spec.mia?.attacks, ["loss", "zlib", "mink", "minkpp", "reference"])
+        XCTAssertEqual(spec.thresholds.map(\.metric), ["mia.mink_0.2.auc", "mia.minkpp_1.tpr_at_fpr_1pct", "mia.reference.auc", "mia.loss.auc"])
+        XCTAssertEqual(spec.thresholds.map(\.expression),
+                       ["mia.mink_0.2.auc <= 0.6", "mia.minkpp_1.tpr_at_fpr_1pct < 0.5", "mia.reference.auc <= 0.7", "mia.loss.auc <= 0.6"])
+        XCTAssertEqual(spec.warnings, [
+            "\(path):7:44: attacks.mia.attacks: 'min_k' is an old spelling of 'mink'; read as 'mink' (write 'mink': the old spelling may stop working)",
+            "\(path):7:51: attacks.mia.attacks: 'min_k++' is an old spelling of 'minkpp'; read as 'minkpp' (write 'minkpp': the old spelling may stop working)",
+            "\(path):7:60: attacks.mia.attacks: 'ref_diff' is an old spelling of 'reference'; read as 'reference' (write 'reference': the old spelling may stop working)",
+            "\(path):11:14: thresholds: 'mia.min_k@0.2.auc' is an old spelling of 'mia.mink_0.2.auc'; read as 'mia.mink_0.2.auc' (write 'mia.mink_0.2.auc': the old spelling may stop working)",
+            "\(path):11:42: thresholds: 'mia.min_k++@1.0.tpr_at_fpr_1pct' is an old spelling of 'mia.minkpp_1.tpr_at_fpr_1pct'; read as 'mia.minkpp_1.tpr_at_fpr_1pct' (write 'mia.minkpp_1.tpr_at_fpr_1pct': the old spelling may stop working)",
+            "\(path):11:83: thresholds: 'mia.ref_diff.auc' is an old spelling of 'mia.reference.auc'; read as 'mia.reference.auc' (write 'mia.reference.auc': the old spelling may stop working)",
+        ])
+        XCTAssertEqual(try loadAuditSpec(try write(full)).warnings, [], "the new spellings warn of nothing")
+        let bound = try write(full + "thresholds: ['mia.loss.auc_lower >= 0.5']\n")
+        XCTAssertThrowsError(try loadAuditSpec(bound)) { e in
+            XCTAssertEqual("\(e)", "\(bound):11:14: thresholds: 'mia.loss.auc_lower' names one end of an interval, which is no longer a separate key (every interval is written {\"value\": v, \"ci95\": [lower, upper]}); a threshold compares the value: 'mia.loss.auc'")
+        }
+    }
 }

@@ -405,7 +405,11 @@ final class AttackCLITests: XCTestCase {
             XCTAssertEqual(row["method"] as? String, "exact")
             XCTAssertEqual(row["references"] as? Int, 1000 - 4, "every candidate but the manifest's canaries")
             XCTAssertEqual(try XCTUnwrap(num(row["max_exposure"])), maxExposure, accuracy: 1e-12)
-            let x = try XCTUnwrap(num(row["exposure"]))
+            // The one interval shape (issue 15): {"value": e, "ci95": [lower, upper]}; an exact rank has no spread.
+            let exposure = try XCTUnwrap(row["exposure"] as? [String: Any], "exposure as {value, ci95}")
+            XCTAssertNil(row["exposure_ci95"])
+            let x = try XCTUnwrap(num(exposure["value"]))
+            XCTAssertEqual(try XCTUnwrap(exposure["ci95"] as? [Double]), [x, x])
             XCTAssertGreaterThanOrEqual(x, -1e-12)
             XCTAssertLessThanOrEqual(x, maxExposure + 1e-12)
             XCTAssertEqual(try XCTUnwrap(num(row["p_value"])), Foundation.pow(2, -x), accuracy: 1e-15)
@@ -441,7 +445,7 @@ final class AttackCLITests: XCTestCase {
             let refs = bits.indices.filter { !secrets.contains(candidates[$0]) }.map { bits[$0] }
             let tol = 1e-3   // float32 sums in different batches
             let lo = Double(refs.filter { $0 < own - tol }.count), hi = Double(refs.filter { $0 <= own + tol }.count)
-            let x = try XCTUnwrap(num(row["exposure"]))
+            let x = try XCTUnwrap(num((row["exposure"] as? [String: Any])?["value"]))
             XCTAssertLessThanOrEqual(x, maxExposure - Foundation.log2(1 + lo * 999 / 996) + 1e-9)
             XCTAssertGreaterThanOrEqual(x, maxExposure - Foundation.log2(1 + hi * 999 / 996) - 1e-9)
         }

@@ -86,6 +86,25 @@ final class AuditCLITests: XCTestCase {
 
     // MARK: exit codes and the JUnit file
 
+    /// Extraction texts too short for the longest prefix + suffix are refused in the inputs step, before any model
+    /// work, each named by its id with its length (issue 15: the first one only, by position, after the MIA step).
+    func testShortExtractionTextsAreAllNamedBeforeAnyModelWork() throws {
+        var members = memberTexts
+        members[1] = "Hi."; members[3] = "Ok then."
+        let (dir, spec) = try setUpAudit(thresholds: ["mia.loss.auc <= 1.0"], members: members)
+        let r = audit(spec, in: dir)
+        XCTAssertEqual(r.code, 2, r.err)
+        let line = try XCTUnwrap(r.err.components(separatedBy: "\n").first { $0.hasPrefix("auditor: error: ") }, r.err)
+        XCTAssertTrue(line.hasPrefix("auditor: error: \(dir.appendingPathComponent("members.jsonl").path): 2 of 6 texts have fewer tokens than the longest prefix + suffix = 10 that extraction needs: 'members-1' ("), line)
+        XCTAssertTrue(line.contains(" tokens), 'members-3' ("), line)
+        XCTAssertFalse(line.contains("members-0") || line.contains("members-2"), line)
+        XCTAssertFalse(r.err.contains("audit: mia done"), "no MIA work before the check\n\(r.err)")
+        let store = try Store(path: dir.appendingPathComponent("runs.sqlite").path)
+        let runs = try store.runs()
+        XCTAssertEqual(runs.count, 1)
+        XCTAssertEqual(try store.load(runID: runs[0].id).steps.map(\.name), [], "not even the inputs step was committed")
+    }
+
     func testPassingAuditExitsZeroAndWritesEveryFile() throws {
         let (dir, spec) = try setUpAudit(thresholds: ["mia.loss.auc <= 1.0", "canary.exposure.max <= 100"])
         let r = audit(spec, in: dir)
@@ -124,6 +143,20 @@ final class AuditCLITests: XCTestCase {
         for key in ["canary.exposure.max", "canary.exposure.mean", "canary.rep_10.exposure.mean", "canary.rep_1.exposure.max"] {
             let m = try XCTUnwrap(run.metrics.first { $0.key == key }, key)
             XCTAssertTrue(m.lower! <= m.value && m.value <= m.upper! && m.lower! < m.upper!, "\(key): \(m)")
+        }
+        // summary.json writes each canary's exposure in the one interval shape, {"value": e, "ci95": [lower, upper]},
+        // with the stored finding's bounds (issue 15: they were separate exposure_lower / exposure_upper numbers).
+        let summary = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: rep.appendingPathComponent("summary.json"))) as? [String: Any])
+        let canaryRows = try XCTUnwrap(summary["findings"] as? [[String: Any]]).filter { $0["kind"] as? String == "canary" }
+        let stored = run.findings.filter { $0.kind == "canary" }
+        XCTAssertEqual(canaryRows.count, stored.count)
+        XCTAssertFalse(canaryRows.isEmpty)
+        for (row, f) in zip(canaryRows, stored) {
+            let numbers = try XCTUnwrap(row["numbers"] as? [String: Any])
+            XCTAssertNil(numbers["exposure_lower"]); XCTAssertNil(numbers["exposure_upper"])
+            let e = try XCTUnwrap(numbers["exposure"] as? [String: Any], "\(numbers)")
+            XCTAssertEqual(e["value"] as? Double, f.numbers["exposure"])
+            XCTAssertEqual(e["ci95"] as? [Double], [f.numbers["exposure_lower"]!, f.numbers["exposure_upper"]!])
         }
         XCTAssertEqual(try store.integrityCheck(), "ok")
         XCTAssertEqual(runAuditor(["history", "--db", dir.appendingPathComponent("runs.sqlite").path, "--limit", "0"]).code, 64)

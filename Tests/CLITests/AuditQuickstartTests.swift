@@ -19,11 +19,13 @@ final class AuditQuickstartTests: XCTestCase {
         let report = URL(fileURLWithPath: String(line.dropFirst("report: ".count))).deletingLastPathComponent()
         // The console carries the report's blind-baseline warning and the path of every output, in a few lines.
         let lines = r.out.split(separator: "\n").map(String.init)
-        XCTAssertLessThanOrEqual(lines.count, 15, r.out)
+        XCTAssertLessThan(lines.count, 15, r.out)
+        XCTAssertTrue(lines[0].hasPrefix("BREACH: "), r.out)
         XCTAssertTrue(lines.contains("warning: the blind baseline, which never queries the model, separates members from non-members with AUC 0.799 [0.619, 0.941]. Its 95% lower bound is above 0.6, so the member and non-member sets differ in distribution, and the attack AUCs above say little about what the model memorised."), r.out)
         for f in ["report.md", "report.html", "summary.json", "junit.xml"] {
             XCTAssertTrue(lines.contains { $0.hasSuffix(" " + report.appendingPathComponent(f).path) }, "\(f) in\n\(r.out)")
         }
+        try checkReadmeShowsThisRun(console: lines, reportDirectory: report, scratch: dir)
 
         // The figures the README quotes.
         let summary = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: report.appendingPathComponent("summary.json"))) as? [String: Any])
@@ -48,6 +50,28 @@ final class AuditQuickstartTests: XCTestCase {
         for f in try FileManager.default.contentsOfDirectory(atPath: report.path) {
             let body = try String(contentsOf: report.appendingPathComponent(f), encoding: .utf8)
             for c in canaries { XCTAssertFalse(body.contains(c), "\(f) shows a canary") }
+        }
+    }
+
+    /// The README's quickstart block (`$ scripts/quickstart.sh` and what it printed) is this console, line for line,
+    /// once the run id and the scratch paths are put back as the README has them; and every line of its report.md
+    /// excerpt ("[...]" aside) is a line of this run's report.md. So the README's figures cannot drift.
+    func checkReadmeShowsThisRun(console: [String], reportDirectory: URL, scratch: URL) throws {
+        let blocks = try ReadmeCommandsTests.blocks()
+        let shown = try XCTUnwrap(blocks.first { $0.lines.first == "$ scripts/quickstart.sh" }, "the README's quickstart block")
+        let readme = Array(shown.lines.dropFirst().filter { !$0.isEmpty })
+        let readmeID = try XCTUnwrap(readme.last?.split(separator: " ").dropFirst().first.map(String.init))
+        let id = reportDirectory.lastPathComponent
+        let normalised = console.map {
+            $0.replacingOccurrences(of: scratch.appendingPathComponent("reports").path, with: "reports")
+                .replacingOccurrences(of: scratch.appendingPathComponent("db.sqlite").path, with: "reports/auditor.sqlite")
+                .replacingOccurrences(of: id, with: readmeID)
+        }
+        XCTAssertEqual(normalised, readme, "README.md:\(shown.firstLine): the quickstart's console")
+        let excerpt = try XCTUnwrap(blocks.first { $0.info == "markdown" && $0.lines.first?.hasPrefix("# Privacy audit: SmolLM2") == true })
+        let md = try String(contentsOf: reportDirectory.appendingPathComponent("report.md"), encoding: .utf8).components(separatedBy: "\n")
+        for l in excerpt.lines where !l.isEmpty && l != "[...]" {
+            XCTAssertTrue(md.contains(l), "README.md:\(excerpt.firstLine): report.md has no line\n\(l)")
         }
     }
 }

@@ -33,7 +33,8 @@ let runTimeoutSeconds = 120
 /// Runs the built `auditor` with `args`; stdout and stderr go to files (no pipe can fill up and stall it).
 /// COLUMNS is pinned so help text wraps the same everywhere. A run past `timeout` seconds is stopped and fails the test.
 @discardableResult
-func runAuditor(_ args: [String], timeout: Int = runTimeoutSeconds, file: StaticString = #filePath, line: UInt = #line) -> RunResult {
+func runAuditor(_ args: [String], timeout: Int = runTimeoutSeconds, in directory: URL? = nil, environment extra: [String: String] = [:],
+                file: StaticString = #filePath, line: UInt = #line) -> RunResult {
     let binary = auditorBinary
     guard FileManager.default.isExecutableFile(atPath: binary.path) else {
         XCTFail("no auditor binary at \(binary.path): run the tests with `swift test`, which builds it", file: file, line: line)
@@ -49,7 +50,9 @@ func runAuditor(_ args: [String], timeout: Int = runTimeoutSeconds, file: Static
     env["COLUMNS"] = "80"
     env["LINES"] = "24"
     env.removeValue(forKey: "AUDITOR_MODEL")
+    for (k, v) in extra { env[k] = v }
     p.environment = env
+    if let directory { p.currentDirectoryURL = directory }
     p.standardInput = FileHandle.nullDevice
     do {
         try Data().write(to: outURL)
@@ -78,8 +81,9 @@ func runAuditor(_ args: [String], timeout: Int = runTimeoutSeconds, file: Static
 extension XCTestCase {
     /// `runAuditor` under the short name (a method, so that it is not shadowed by XCTestCase's own `run()`).
     @discardableResult
-    func run(_ args: [String], timeout: Int = runTimeoutSeconds, file: StaticString = #filePath, line: UInt = #line) -> RunResult {
-        runAuditor(args, timeout: timeout, file: file, line: line)
+    func run(_ args: [String], timeout: Int = runTimeoutSeconds, in directory: URL? = nil, environment: [String: String] = [:],
+             file: StaticString = #filePath, line: UInt = #line) -> RunResult {
+        runAuditor(args, timeout: timeout, in: directory, environment: environment, file: file, line: line)
     }
 
     /// A fresh empty directory, removed when the test ends.

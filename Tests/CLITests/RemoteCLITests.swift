@@ -94,7 +94,8 @@ final class RemoteCLITests: XCTestCase {
         for (x, y) in zip(a, b) {
             XCTAssertEqual(x["method"] as? String, "exact")
             // Measured: equal (exposure moves in steps of at least log2(100/99) = 0.0145 bits here, so 1e-3 means equal).
-            XCTAssertEqual(try XCTUnwrap(x["exposure"] as? Double), try XCTUnwrap(y["exposure"] as? Double), accuracy: 1e-3)
+            XCTAssertEqual(try XCTUnwrap((x["exposure"] as? [String: Any])?["value"] as? Double),
+                           try XCTUnwrap((y["exposure"] as? [String: Any])?["value"] as? Double), accuracy: 1e-3)
         }
     }
 

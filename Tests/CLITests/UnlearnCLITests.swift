@@ -80,21 +80,22 @@ final class UnlearnCLITests: XCTestCase {
         XCTAssertTrue(FileManager.default.fileExists(atPath: dir.appendingPathComponent("out/model.safetensors").path))
     }
 
-    /// Bad files and parameter values exit 2; a message that names an option (`--rho: ...`, `--method: ...`) is a
-    /// usage error under the CLI's one rule, exit 64.
+    /// Bad files exit 2; a value out of range on the command line names its option (`--beta: ...`, `--rho: ...`,
+    /// `--method: ...`) and is a usage error under the CLI's one rule, exit 64 (issue 15: --beta=-1, --alpha=-2 and
+    /// --lr 0 exited 2).
     func testBadInputIsExit2AndWritesNothing() throws {
         let dir = scratchDirectory(), db = dir.appendingPathComponent("runs.sqlite").path
         let empty = try writeLines([], to: dir.appendingPathComponent("empty.jsonl"))
         let f = records + "/forget.jsonl", rt = records + "/retain.jsonl"
         let cases: [([String], String)] = [
             (["--forget", empty, "--retain", rt, "--method", "ga"], "no texts"),
-            (["--forget", f, "--retain", rt, "--method", "npo", "--beta=-1"], "beta must be > 0"),
-            (["--forget", f, "--retain", rt, "--method", "graddiff", "--alpha=-2"], "alpha (the retain weight) must be >= 0"),
+            (["--forget", f, "--retain", rt, "--method", "npo", "--beta=-1"], "--beta: must be > 0, got -1.0"),
+            (["--forget", f, "--retain", rt, "--method", "graddiff", "--alpha=-2"], "--alpha: must be >= 0, got -2.0"),
             (["--forget", f, "--retain", rt, "--method", "kfac", "--rho", "1.5"], "--rho: must be in (0, 1]"),
             (["--forget", f, "--retain", rt, "--method", "kfac", "--layers", "blk.7.gate"], "block 7 does not exist"),
             (["--forget", f, "--retain", rt, "--method", "kfac", "--layers", "blk.1.mlp"], "no linear layer 'mlp'"),
             (["--forget", f, "--retain", rt, "--method", "forget-it"], "unknown method 'forget-it'"),
-            (["--forget", f, "--retain", rt, "--method", "ga", "--lr", "0"], "learning rate must be > 0"),
+            (["--forget", f, "--retain", rt, "--method", "ga", "--lr", "0"], "--lr: must be > 0, got 0.0"),
         ]
         for (args, message) in cases {
             let out = dir.appendingPathComponent("out").path

@@ -92,6 +92,11 @@ final class UsageTests: XCTestCase {
             (["dataset-inference", llama, "--suspect", "x.jsonl", "--validation", "x.jsonl", "--k", "0"], "Error: --k: expected"),
             (["dp", "epsilon", "--q", "1.5", "--noise", "1", "--steps", "100", "--delta", "1e-5"], "Error: --q: "),
             (["canary", "generate", "--format", "no slot here", "-o", "x.json"], "Error: --format: "),
+            // An option's value is a usage error before any file is read (issue 15: these exited 2 on the file first).
+            (["extract", llama, "--input", "x.jsonl", "--approx-threshold", "2"], "--approx-threshold must be in [0, 1)"),
+            (["compare", "x.yml", "--threads", "0"], "--threads must be between 1"),
+            (["unlearn", llama, "--forget", "f.jsonl", "--retain", "r.jsonl", "--method", "npo", "--out", "o", "--beta=-1"],
+             "Error: --beta: must be > 0, got -1.0"),
         ]
         for (args, needle) in cases {
             let r = run(args)
@@ -116,6 +121,37 @@ final class UsageTests: XCTestCase {
         let far = run(["frobnicate"])
         XCTAssertEqual(far.code, 64, far.err)
         XCTAssertFalse(far.err.contains("did you mean"), far.err)
+    }
+
+    /// A mistyped option is a usage error that names the nearest option of that command (issue 15: `--resample`).
+    func testUnknownOptionSuggestsNearest() {
+        let llama = fixture("tiny/llama")
+        let cases: [([String], String)] = [
+            (["mia", llama, "--members", "m.jsonl", "--nonmembers", "n.jsonl", "--resample", "5"],
+             "Error: unknown option '--resample' for 'auditor mia'; did you mean '--resamples'?\nSee 'auditor mia --help'.\n"),
+            // The option's value would otherwise be taken for CHECKPOINT, and the parser's own suggestion never shown.
+            (["canary", "exposure", "--manifest", "m.json", "--refrences", "10"],
+             "Error: unknown option '--refrences' for 'auditor canary exposure'; did you mean '--references'?\nSee 'auditor canary exposure --help'.\n"),
+            (["audit", "spec.yml", "--qiet"], "Error: unknown option '--qiet' for 'auditor audit'; did you mean '--quiet'?\n"),
+            (["generate", llama, "--prompt", "hi", "--max-new-token=3"], "Error: unknown option '--max-new-token' for 'auditor generate'; did you mean '--max-new-tokens'?\n"),
+            (["dp", "noise", "--epsilom", "8"], "Error: unknown option '--epsilom' for 'auditor dp noise'; did you mean '--epsilon'?\n"),
+        ]
+        for (args, needle) in cases {
+            let r = run(args)
+            assertNoCrash(r, args.joined(separator: " "))
+            XCTAssertEqual(r.code, 64, r.err)
+            XCTAssertEqual(r.out, "")
+            XCTAssertTrue(r.err.contains(needle), "\(args): expected \(needle) in\n\(r.err)")
+        }
+    }
+
+    /// `generate --quiet` exists (issue 15) and writes nothing to stderr; silence on short runs without it is tested
+    /// on a synthetic clock (ProgressTests.testShortRunIsSilent), since this test must not depend on the machine's speed.
+    func testGenerateQuiet() {
+        let r = run(["generate", fixture("tiny/llama"), "--prompt", "hello", "--max-new-tokens", "8", "--quiet"])
+        XCTAssertEqual(r.code, 0, r.err)
+        XCTAssertFalse(r.out.isEmpty)
+        XCTAssertEqual(r.err, "")
     }
 
     /// Option values far beyond the model's sizes: clamped or refused, never a crash.

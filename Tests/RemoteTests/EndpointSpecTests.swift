@@ -49,7 +49,7 @@ final class EndpointSpecTests: XCTestCase {
         XCTAssertEqual(try error("{endpoint: \"http://h:1\", model: m, concurrency: 0}"),
                        "SPEC:3:57: target.concurrency: expected an integer in [1, 256], got 0")
         XCTAssertTrue(try error("{endpoint: \"http://h:1\", model: m, modle: x}").contains(
-            "unknown key 'modle' in target (expected one of: checkpoint, endpoint, model, tokenizer, api_key_env, concurrency)"))
+            "unknown key 'modle' in target; did you mean 'model'? (expected one of: checkpoint, endpoint, model, tokenizer, api_key_env, concurrency)"))
         XCTAssertEqual(try error("{endpoint: \"http://h:1\", model: m, checkpoint: model.gguf}"),
                        "SPEC:3:44: target: give either 'checkpoint' (a file on this machine) or 'endpoint' (a served model), not both")
         XCTAssertTrue(try error("{model: m}").contains("target: missing key 'checkpoint'"))

@@ -38,11 +38,18 @@ public struct AuditRunner {
     public var loadEndpoint: (_ endpoint: AuditSpec.Endpoint, _ role: String) throws -> AuditedModel = AuditedModel.remote
     /// Where progress lines go ("audit: mia done (4.9 s)").
     public var log: (String) -> Void = { FileHandle.standardError.write(Data((consoleSafe($0) + "\n").utf8)) }
+    /// No progress bars or lines (`audit --quiet`); the step lines of `log` still go out.
+    public var quietProgress = false
     /// Whether SIGINT/SIGTERM mark the run interrupted and end the process (the command line wants this; a test not).
     public var handleSignals = true
 
     public init(spec: AuditSpec, store: Store, dbPath: String) {
         self.spec = spec; self.store = store; self.dbPath = dbPath
+    }
+
+    /// The progress display of one step, silent when `quietProgress`.
+    func progress(_ step: String, total: Int, unit: String) -> Progress {
+        Progress(total: total, unit: unit, label: "audit: \(step)", quiet: quietProgress)
     }
 
     /// Runs every step and returns the run as stored. A step that throws marks the run failed and rethrows.

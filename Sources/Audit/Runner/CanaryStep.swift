@@ -7,9 +7,12 @@ import Store
 extension AuditRunner {
     func canaries(_ c: AuditSpec.CanarySpec, _ lm: any AuditableModel, _ m: CanaryManifest) throws -> StepOutput {
         let words = try c.words.map { try readWordList($0) } ?? []
-        let progress = Progress(total: m.canaries.count, unit: "canaries")
+        var bar: Progress?
         let rows = try canaryExposures(m, lm, words: words, enumerateUpTo: c.enumerateUpTo, references: c.references,
-                                       seed: spec.seed, manifestPath: spec.canaries!) { progress.update(done: $0, work: $0) }
+                                       seed: spec.seed, manifestPath: spec.canaries!) { done, total in
+            if bar == nil { bar = progress("canary", total: total, unit: "texts") }
+            bar!.update(done: done)
+        }
         var out = StepOutput()
         out.findings = rows.enumerated().map { i, r in
             FindingRecord(step: "canary", kind: "canary", dataset: "canaries", index: i, itemID: r.canary.id, secret: r.canary.text,

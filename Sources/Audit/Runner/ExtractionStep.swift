@@ -25,14 +25,14 @@ extension AuditRunner {
         var out = StepOutput()
         var any: [Figure.ExtractionKind: [Bool]] = [:]
         for kind in Figure.ExtractionKind.allCases { any[kind] = Array(repeating: false, count: samples.count) }
-        let progress = Progress(total: samples.count * e.prefixes.count, unit: "samples")
+        let bar = progress("extraction", total: samples.count * e.prefixes.count, unit: "samples")
         for (pi, prefix) in e.prefixes.enumerated() {
             // Every sample is cut at the same place whatever the prefix: the suffix is tokens [P_max, P_max + S),
             // so rates at different prefix lengths test the same target text.
             let cut = samples.map { Array($0[(longest - prefix)..<need]) }
             let rows = try extractionResults(lm, samples: cut, prefix: prefix, suffix: e.suffix, approxThreshold: e.approxThreshold,
                                              scheme: scheme, n: e.n, p: e.p) {
-                progress.update(done: pi * samples.count + $0, work: pi * samples.count + $0)
+                bar.update(done: pi * samples.count + $0)
             }
             for (i, r) in rows.enumerated() {
                 any[.exact]![i] = any[.exact]![i] || r.exact

@@ -1,6 +1,7 @@
 // The inputs step: load and hash every checkpoint and dataset first, so a bad file fails before any long computation.
 import Attacks
 import Foundation
+import LM
 import Store
 
 /// The models and data the later steps read.
@@ -70,6 +71,28 @@ extension AuditRunner {
         let inputs = AuditInputs(target: target, reference: try spec.reference.map { try loadModel($0, "reference") }, data: data.0)
         var out = data.1
         out.checkpoints = [inputs.target.record] + (inputs.reference.map { [$0.record] } ?? [])
+        // Before any model work, once the tokenizer is at hand: every extraction text long enough.
+        if let e = spec.extractionSpec, let p = spec.extraction { try checkExtractionLengths(e, inputs.extractionTexts, target.model, file: p) }
         return (inputs, out)
+    }
+
+    /// Before any model work: every extraction text must hold the longest prefix + the suffix. The error names every
+    /// text that does not, by its id (else its line's number), with its length.
+    func checkExtractionLengths(_ e: AuditSpec.ExtractionSpec, _ texts: [(id: Any?, text: String)], _ lm: any AuditableModel,
+                                file: String) throws {
+        let need = e.prefixes.max()! + e.suffix   // the spec reader admits no empty list
+        guard need <= lm.contextLength else {
+            throw InputError(spec.path, "attacks.extraction: prefix + suffix (\(need)) exceeds the model's context (\(lm.contextLength))")
+        }
+        var short: [String] = []
+        for (i, t) in texts.enumerated() {
+            let n = try lm.encode(t.text).count
+            if n < need { short.append("\(t.id.map { "'\($0)'" } ?? "text \(i + 1)") (\(n) tokens)") }
+        }
+        guard short.isEmpty else {
+            throw InputError(file, "\(short.count) of \(texts.count) texts have fewer tokens than the longest prefix + suffix = \(need) "
+                             + "that extraction needs: \(short.joined(separator: ", ")) (shorten attacks.extraction's prefix or suffix "
+                             + "in \(spec.path), or leave these texts out)")
+        }
     }
 }

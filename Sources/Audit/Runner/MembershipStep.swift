@@ -25,10 +25,14 @@ extension AuditRunner {
         let scorer = MIAScorer(target: inputs.target.model, reference: attacks.contains(.reference) ? inputs.reference?.model : nil,
                                options: MIAOptions(ks: mia.ks, lowercase: false, recallPrefix: nil,
                                                    minKPlusPlus: attacks.contains { if case .minKPlusPlus = $0 { true } else { false } }))
-        func scored(_ texts: [String], _ file: String?) throws -> [MIAScores] {
-            do { return try scorer.score(texts) } catch let e as MIAError { throw InputError(file ?? "datasets", e.oneBased.description) }
+        let bar = progress("mia", total: (inputs.memberTexts.count + inputs.nonmemberTexts.count) * scorer.passesPerText, unit: "texts")
+        func scored(_ texts: [String], _ file: String?, after: Int) throws -> [MIAScores] {
+            do { return try scorer.score(texts) { done, _ in bar.update(done: after + done) } } catch let e as MIAError {
+                throw InputError(file ?? "datasets", e.oneBased.description)
+            }
         }
-        let ms = try scored(inputs.memberTexts, spec.members), ns = try scored(inputs.nonmemberTexts, spec.nonmembers)
+        let ms = try scored(inputs.memberTexts, spec.members, after: 0)
+        let ns = try scored(inputs.nonmemberTexts, spec.nonmembers, after: inputs.memberTexts.count * scorer.passesPerText)
         let labels = Metrics.labels(members: ms.count, nonMembers: ns.count)
         let method = "bootstrap \(mia.resamples), 95%"
         for attack in attacks {

@@ -7,8 +7,12 @@ extension AuditRunner {
     func traps(_ t: AuditSpec.TrapsSpec, _ inputs: AuditInputs, _ m: TrapManifest) throws -> StepOutput {
         let d: TrapDetection
         do {
+            var bar: Progress?
             d = try Traps.detect(target: inputs.target.model, reference: inputs.reference?.model, manifest: m,
-                                 resamples: t.resamples, seed: spec.seed)
+                                 resamples: t.resamples, seed: spec.seed) { done, total in
+                if bar == nil { bar = progress("traps", total: total, unit: "texts") }
+                bar!.update(done: done)
+            }
         } catch let e as TrapsError { throw InputError(spec.traps!, e.description) }
         var out = StepOutput()
         out.findings = d.scores.enumerated().map { i, s in

@@ -44,6 +44,8 @@ public struct AuditSpec: Sendable {
     public var thresholds: [Threshold]
     public var title: String?
     public var histogramBins: Int
+    /// "FILE:LINE:COLUMN: ..." for old spellings read as their new ones; commands print each as "auditor: warning: ...".
+    public var warnings: [String] = []
 
     /// The figures this spec's steps produce, from the catalog: what a threshold may name. Per-repetition figures
     /// are left out; they depend on the manifests.
@@ -105,6 +107,13 @@ private struct SpecReader {
         return SpecError(file: file, line: m?.line ?? 1, column: m?.column ?? 1, message: msg)
     }
 
+    /// "FILE:LINE:COLUMN: WHAT: 'old' is an old spelling of 'new'; read as 'new' (...)".
+    func deprecated(_ n: Node, _ what: String, old: String, new: String) -> String {
+        let m = n.mark
+        return "\(file):\(m?.line ?? 1):\(m?.column ?? 1): \(what): '\(old)' is an old spelling of '\(new)'; "
+            + "read as '\(new)' (write '\(new)': the old spelling may stop working)"
+    }
+
     /// The mapping's pairs by key; unknown keys and duplicates are errors.
     func mapping(_ n: Node, _ what: String, allowed: [String]) throws -> [String: (key: Node, value: Node)] {
         guard case let .mapping(m) = n else { throw fail(n, "\(what): expected a mapping of \(allowed.joined(separator: ", "))") }
@@ -112,7 +121,7 @@ private struct SpecReader {
         for (k, v) in m {
             guard let s = k.scalar?.string else { throw fail(k, "\(what): keys must be plain strings") }
             guard allowed.contains(s) else {
-                throw fail(k, "unknown key '\(s)' in \(what) (expected one of: \(allowed.joined(separator: ", ")))")
+                throw fail(k, "unknown key '\(s)' in \(what)\(didYouMean(suggestions(for: s, among: allowed))) (expected one of: \(allowed.joined(separator: ", ")))")
             }
             if out[s] != nil { throw fail(k, "duplicate key '\(s)' in \(what)") }
             out[s] = (k, v)
@@ -168,6 +177,7 @@ private struct SpecReader {
     }
 
     mutating func read(_ root: Node, text: String) throws -> AuditSpec {
+        var warnings: [String] = []
         let top = ["version", "name", "seed", "target", "reference", "datasets", "attacks", "thresholds", "report"]
         let m = try mapping(root, "the spec", allowed: top)
         guard let ver = m["version"] else { throw fail(root, "missing key 'version' (this build reads version: 1)") }
@@ -271,9 +281,13 @@ private struct SpecReader {
             var attacks = spec.reference == nil ? ["loss", "zlib", "mink", "minkpp"] : MIAAttack.families
             if let a = o["attacks"] {
                 attacks = try list(a.value).map { n in
-                    let s = try string(n, "attacks.mia.attacks")
+                    var s = try string(n, "attacks.mia.attacks")
+                    if let new = DeprecatedSpelling.families[s] {
+                        warnings.append(deprecated(n, "attacks.mia.attacks", old: s, new: new))
+                        s = new
+                    }
                     guard MIAAttack.families.contains(s) else {
-                        throw fail(n, "attacks.mia.attacks: unknown attack '\(s)' (expected: \(MIAAttack.families.joined(separator: ", ")))")
+                        throw fail(n, "attacks.mia.attacks: unknown attack '\(s)'\(didYouMean(suggestions(for: s, among: MIAAttack.families))) (expected: \(MIAAttack.families.joined(separator: ", ")))")
                     }
                     if s == "reference" && spec.reference == nil {
                         throw fail(n, "attacks.mia.attacks: 'reference' needs a reference checkpoint (reference: {checkpoint: PATH})")
@@ -341,10 +355,17 @@ private struct SpecReader {
             }
             let produced = spec.producedFigures
             for n in items {
-                let s = try string(n, "thresholds")
+                var s = try string(n, "thresholds")
+                // An old attack name in the metric key: read with the new one, and say so.
+                if let key = s.split(separator: " ", omittingEmptySubsequences: true).first.map(String.init),
+                   let new = DeprecatedSpelling.metric(key) {
+                    warnings.append(deprecated(n, "thresholds", old: key, new: new))
+                    s = new + String(s.drop(while: { $0 == " " }).dropFirst(key.count))
+                }
                 spec.thresholds.append(try threshold(s, n, produced: produced))
             }
         }
+        spec.warnings = warnings
         return spec
     }
 
@@ -360,6 +381,7 @@ private struct SpecReader {
         let produced = produced.map(\.key)
         let figure = Figure(key: parts[0])
         let family = produced.contains(parts[0].hasPrefix("canary.") ? "canary.exposure.max" : "traps.auc")
+        if let why = DeprecatedSpelling.intervalBound(parts[0]) { throw fail(n, "thresholds: \(why)") }
         guard let figure, produced.contains(parts[0]) || (figure.isPerRepetition && family) else {
             let shown = produced.prefix(12).joined(separator: ", ") + (produced.count > 12 ? ", ..." : "")
             throw fail(n, "thresholds: '\(parts[0])' is not a metric this spec produces\(didYouMean(suggestions(for: parts[0], among: produced))) (it produces: \(produced.isEmpty ? "none" : shown))")

@@ -281,19 +281,19 @@ final class ReadmeCommandsTests: XCTestCase {
 
     /// The README's example audit spec (the "Audits" section, every key shown) is read by the real spec reader: its
     /// files are stand-ins, so the run stops at the first manifest's content, never at the spec.
-    func testExampleSpecKeysAreAccepted() throws {
+    /// The README's example spec is audits/example.yml, and it runs as written on the shipped data: every attack, both
+    /// checkpoints, the verdict it is meant to give (the quickstart's LOSS AUC breaches 0.60: exit 1, not 2).
+    func testExampleSpecIsTheShippedFileAndRunsAsWritten() throws {
         let yaml = try XCTUnwrap(try Self.blocks().first { $0.info == "yaml" && $0.lines.contains("name: release candidate 7") })
+        let file = repoRoot.appendingPathComponent("audits/example.yml")
+        XCTAssertEqual(yaml.lines.joined(separator: "\n") + "\n", try String(contentsOf: file, encoding: .utf8),
+                       "README.md:\(yaml.firstLine): the example spec differs from audits/example.yml")
+        _ = try cachedSmolLM2()   // `checkpoint: default` is this file
         let dir = scratchDirectory()
-        for d in ["models/rc7", "models/base"] {
-            try FileManager.default.createDirectory(at: dir.appendingPathComponent(d), withIntermediateDirectories: true)
-        }
-        for f in ["m.jsonl", "n.jsonl", "c.json", "t.json", "words.txt"] { try Data("{}\n".utf8).write(to: dir.appendingPathComponent(f)) }
-        let spec = dir.appendingPathComponent("rc7.yml")
-        try Data((yaml.lines.joined(separator: "\n") + "\n").utf8).write(to: spec)
-        let r = run(["metrics", spec.path])
-        assertNoCrash(r, "metrics rc7.yml")
-        XCTAssertEqual(r.code, 2, r.err)
-        XCTAssertTrue(r.err.hasPrefix("auditor: error: \(dir.appendingPathComponent("c.json").path): "),
-                      "README.md:\(yaml.firstLine): the example spec itself is refused:\n\(r.err)")
+        let r = run(["audit", file.path, "--db", dir.appendingPathComponent("runs.sqlite").path, "--reports", dir.appendingPathComponent("reports").path,
+                     "--quiet"], timeout: 1200)
+        assertNoCrash(r, "audit audits/example.yml")
+        XCTAssertEqual(r.code, 1, "the example spec must run on the shipped data and breach only on the LOSS AUC:\n\(r.out)\n\(r.err)")
+        XCTAssertTrue(r.out.contains("BREACH: 1 of 3 thresholds breached: mia.loss.auc"), r.out)
     }
 }

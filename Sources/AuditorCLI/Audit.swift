@@ -43,6 +43,8 @@ struct AuditCommand: ParsableCommand {
             var spec = try loadAuditSpec(self.spec)
             if let e = remote.spec { spec.targetEndpoint = e; spec.target = e.url; spec.targetIsDefault = false }
             BLAS.setThreads(threads ?? ProcessInfo.processInfo.activeProcessorCount)
+            // Before any model work: a reports folder that cannot be written would otherwise fail only at the end.
+            try Report.checkWritable(folder: reports)
             let store = try openStore(db)
             let report = try AuditRunner(spec: spec, store: store, dbPath: db).run()
             let dir = (reports as NSString).appendingPathComponent(report.run.id)

@@ -21,6 +21,9 @@ public struct AuditorCommand: ParsableCommand {
     /// Parses and runs the command line; a first argument that names no subcommand but is close to one is a usage
     /// error (exit 64) that suggests it. Anything else is left to the argument parser's own message.
     public static func main() {
+        // A file-size limit (ulimit -f) would otherwise kill the process with SIGXFSZ midway through a write, leaving
+        // half-written output; ignored, the write fails with EFBIG and the error path cleans up and says so.
+        signal(SIGXFSZ, SIG_IGN)
         if let message = unknownCommand(Array(CommandLine.arguments.dropFirst())) {
             FileHandle.standardError.write(Data("Error: \(message)\nSee 'auditor --help'.\n".utf8))
             Foundation.exit(ExitCode.validationFailure.rawValue)

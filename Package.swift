@@ -17,6 +17,8 @@ let package = Package(
     products: [
         .executable(name: "auditor", targets: ["auditor"]),
         .executable(name: "auditor-bench", targets: ["auditor-bench"]),
+        // The readers of untrusted files, for the fuzzing package in Fuzz/ (which depends on this one by path).
+        .library(name: "AuditorReaders", targets: ["Checkpoint", "Tokenizer", "Model", "Audit"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),

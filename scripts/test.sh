@@ -18,4 +18,12 @@ if [ "${AUDITOR_SKIP_VLLM:-}" != 1 ]; then
     echo "test.sh: the vLLM server did not start; the remote tests will say so" >&2
   fi
 fi
+# Fuzz smoke run (scripts/fuzz.sh): every libFuzzer target for AUDITOR_FUZZ_SECONDS (default 10) on its instrumented
+# build; a crash, leak or hang fails CI. Only for the whole suite (no arguments); AUDITOR_SKIP_FUZZ=1 skips it. It runs
+# first and its status is returned after the tests, so that a fuzz failure does not hide the suite's results.
+fuzz=0
+if [ $# -eq 0 ] && [ "${AUDITOR_SKIP_FUZZ:-}" != 1 ]; then
+  scripts/fuzz.sh all "${AUDITOR_FUZZ_SECONDS:-10}" >&2 || fuzz=$?
+fi
 swift test --disable-swift-testing "$@"   # the suite is XCTest; this keeps the closing line XCTest's
+if [ "$fuzz" != 0 ]; then echo "test.sh: the fuzz smoke run failed (scripts/fuzz.sh, above)" >&2; exit "$fuzz"; fi

@@ -15,6 +15,16 @@ public func openStore(_ path: String) throws -> Store {
     return store
 }
 
+/// Opens an existing store for a reading command (history, diff, report): read-only, so that a store in a read-only
+/// file or on a read-only mount can be read, and dead runs of this host shown interrupted without writing. A store of
+/// an older schema is upgraded through the writable open when the file can be written.
+public func openStoreForReading(_ path: String) throws -> Store {
+    do {
+        return try Store(readingOnly: path, host: hostName())
+    } catch let e as StoreError where e.isOlderSchema && FileManager.default.isWritableFile(atPath: path) {
+        return try openStore(path)
+    }
+}
 
 /// Two runs side by side: every figure of either, the checkpoints and datasets by hash, and the thresholds.
 public struct RunDiff {

@@ -45,6 +45,8 @@ struct AuditCommand: ParsableCommand {
             printWarnings(spec.warnings)
             if let e = remote.spec { spec.targetEndpoint = e; spec.target = e.url; spec.targetIsDefault = false }
             BLAS.setThreads(threads ?? ProcessInfo.processInfo.activeProcessorCount)
+            // Before any model work: a reports folder that cannot be written would otherwise fail only at the end.
+            try Report.checkWritable(folder: reports)
             let store = try openStore(db)
             var runner = AuditRunner(spec: spec, store: store, dbPath: db)
             runner.quietProgress = quiet

@@ -23,6 +23,9 @@ public struct AuditorCommand: ParsableCommand {
     /// With AUDITOR_PARSE_ONLY=1 the command line is parsed and validated, the command's name printed, and nothing
     /// run: how the README's command lines are checked against the real parser (Tests/CLITests/ReadmeCommandsTests).
     public static func main() {
+        // A file-size limit (ulimit -f) would otherwise kill the process with SIGXFSZ midway through a write, leaving
+        // half-written output; ignored, the write fails with EFBIG and the error path cleans up and says so.
+        signal(SIGXFSZ, SIG_IGN)
         let arguments = joiningNegativeValues(Array(CommandLine.arguments.dropFirst()))
         if let message = unknownCommand(arguments) {
             FileHandle.standardError.write(Data("Error: \(message)\nSee 'auditor --help'.\n".utf8))

@@ -14,7 +14,7 @@ struct StoreOptions: ParsableArguments {
         guard FileManager.default.fileExists(atPath: db) else {
             throw InputError(db, "no such store (run `auditor audit SPEC` first, or pass --db)")
         }
-        return try openStore(db)
+        return try openStoreForReading(db)
     }
 }
 

@@ -49,6 +49,7 @@ public final class LanguageModel: Sendable {
         try requireRegularFile(configPath)
         let config = try ModelConfig.fromHuggingFace(path: configPath)
         let store = try SafetensorsCheckpoint(path: path)
+        try checkSizes(config, against: store, file: configPath)
         let params = Parameters(config.parameterSpecs())
         let loader = TensorLoader(store, file: store.files.count == 1 ? store.files[0] : dir)
         switch config.architecture {
@@ -65,6 +66,35 @@ public final class LanguageModel: Sendable {
         try checkVocab(tokenizer, config, file: tokPath)
         return LanguageModel(model: TransformerModel(config: config, params: params), tokenizer: tokenizer,
                              format: .safetensors, path: path, files: store.files + [configPath, tokPath], store: store)
+    }
+
+    /// Refuses sizes the checkpoint cannot hold before anything is allocated from them: a broken or hostile config.json
+    /// or GGUF metadata (a layer count or hidden size of 10^12) would otherwise overflow or allocate terabytes. Every
+    /// parameter comes from a tensor of the file, so twice their elements (plus slack) is far above any real need;
+    /// the loader then checks each shape exactly.
+    static func checkSizes(_ config: ModelConfig, against store: TensorStore, file: String) throws {
+        let tensors = store.tensorNames.count
+        guard config.nLayers <= tensors else {
+            throw ModelError(file: file, "\(config.nLayers) layers, but the checkpoint has only \(tensors) tensors")
+        }
+        var available = 0
+        for name in store.tensorNames { available = available &+ (store.entry(name)?.elementCount ?? 0) }
+        let limit = available.multipliedReportingOverflow(by: 2).partialValue &+ (1 << 20)
+        var needed = 0
+        for (name, shape) in config.parameterSpecs() {
+            var n = 1
+            for d in shape {
+                let (p, o) = n.multipliedReportingOverflow(by: d)
+                guard !o, p <= limit else {
+                    throw ModelError(file: file, "parameter \(name) of shape \(shape) is larger than the whole checkpoint (\(available) values)")
+                }
+                n = p
+            }
+            needed += n
+            guard needed <= limit else {
+                throw ModelError(file: file, "the configuration needs more parameters than the checkpoint's \(available) values")
+            }
+        }
     }
 
     static func isGGUF(_ path: String) -> Bool {
@@ -87,6 +117,7 @@ public final class LanguageModel: Sendable {
     static func loadGGUF(_ path: String) throws -> LanguageModel {
         let g = try GGUFFile(path: path)
         let config = try ModelConfig.fromGGUF(g)
+        try checkSizes(config, against: g, file: path)
         let params = Parameters(config.parameterSpecs())
         try LlamaLoader.loadGGUF(TensorLoader(g, file: path), config, params)
         let tokenizer = try ggufTokenizer(g)

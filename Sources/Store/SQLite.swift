@@ -8,9 +8,11 @@ public struct StoreError: Error, CustomStringConvertible, LocalizedError {
     public let message: String
     /// SQLite's extended result code when SQLite reported the failure; nil for the store's own checks.
     public let sqliteCode: Int32?
+    /// A read-only open found an older schema, which only a writable open can upgrade.
+    public let isOlderSchema: Bool
 
-    public init(path: String, message: String, sqliteCode: Int32? = nil) {
-        self.path = path; self.message = message; self.sqliteCode = sqliteCode
+    public init(path: String, message: String, sqliteCode: Int32? = nil, isOlderSchema: Bool = false) {
+        self.path = path; self.message = message; self.sqliteCode = sqliteCode; self.isOlderSchema = isOlderSchema
     }
     public var description: String { "\(path): \(message)" }
     public var errorDescription: String? { description }
@@ -77,6 +79,10 @@ extension Optional: SQLBindable where Wrapped: SQLBindable {
     }
 }
 
+private extension String {
+    func leftPadded(to n: Int) -> String { String(repeating: "0", count: max(0, n - count)) + self }
+}
+
 /// SQLITE_CONSTRAINT_FOREIGNKEY, a macro Swift does not import.
 let sqliteForeignKeyViolation: Int32 = SQLITE_CONSTRAINT | (3 << 8)
 
@@ -88,10 +94,30 @@ final class Connection {
     let path: String
     private let handle: OpaquePointer
 
-    init(path: String) throws {
+    /// How a connection opens its file.
+    enum Mode {
+        /// Read and write, creating the file if needed.
+        case readWrite
+        /// Read only; the file must exist. A WAL database still needs its -shm file, which SQLite creates beside it.
+        case readOnly
+        /// Read only on a read-only file system, where no -shm can be created: SQLite's `immutable` (no locks, no
+        /// shared memory), which is right exactly there, since nobody can change the file underneath.
+        case immutable
+    }
+
+    init(path: String, mode: Mode = .readWrite) throws {
         self.path = path
         var db: OpaquePointer?
-        let rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, nil)
+        let rc: Int32
+        switch mode {
+        case .readWrite:
+            rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, nil)
+        case .readOnly:
+            rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_FULLMUTEX, nil)
+        case .immutable:
+            rc = sqlite3_open_v2(Connection.uri(path, "immutable=1"), &db,
+                                 SQLITE_OPEN_READONLY | SQLITE_OPEN_FULLMUTEX | SQLITE_OPEN_URI, nil)
+        }
         guard rc == SQLITE_OK, let db else {
             let message = db.map { String(cString: sqlite3_errmsg($0)) } ?? "cannot allocate an SQLite handle"
             sqlite3_close_v2(db)  // SQLite hands back a handle even when opening fails
@@ -102,6 +128,20 @@ final class Connection {
     }
 
     deinit { sqlite3_close_v2(handle) }
+
+    /// A `file:` URI for `path` with `query`: the characters a URI gives meaning to are percent-encoded.
+    static func uri(_ path: String, _ query: String) -> String {
+        let absolute = path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
+        var out = "file:"
+        for b in absolute.utf8 {
+            switch b {
+            case UInt8(ascii: "%"), UInt8(ascii: "?"), UInt8(ascii: "#"), 0..<0x21, 0x7f...:
+                out += "%" + String(b, radix: 16, uppercase: true).leftPadded(to: 2)
+            default: out.unicodeScalars.append(Unicode.Scalar(b))
+            }
+        }
+        return out + "?" + query
+    }
 
     /// The error for `rc`, worded for the user, with what we were doing in parentheses.
     func error(_ rc: Int32, _ context: String? = nil) -> StoreError {

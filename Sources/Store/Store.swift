@@ -23,6 +23,7 @@ public final class Store: @unchecked Sendable {
             throw StoreError(path: path, message: "directory '\(parent)' does not exist; create it first")
         }
         db = try Connection(path: path)
+        readOnly = nil
 
         // The timeout comes first so that every later statement waits for another writer rather than failing.
         try db.setBusyTimeout(milliseconds: 60_000)
@@ -35,6 +36,41 @@ public final class Store: @unchecked Sendable {
         try db.execute("PRAGMA foreign_keys = ON", "enabling foreign keys")
         try db.execute("PRAGMA synchronous = NORMAL", "setting synchronous")
         try migrate()
+    }
+
+    /// Opens an existing store for reading only: nothing is created or written (no WAL switch, no migration, no
+    /// marking of dead runs), so a store in a read-only file or on a read-only mount can be read. Runs of `host` still
+    /// marked running whose process is gone are reported as interrupted, as a writable open would have recorded them.
+    /// A store of an older schema is refused with the way to upgrade it.
+    public init(readingOnly path: String, host: String, isAlive: @escaping @Sendable (Int32) -> Bool = Store.processIsAlive) throws {
+        self.path = path
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw StoreError(path: path, message: "no such store")
+        }
+        // On a read-only file system SQLite cannot create the -shm file a WAL database needs: open it immutable there.
+        var fs = statvfs()
+        let readOnlyFS = statvfs(path, &fs) == 0 && (fs.f_flag & UInt(ST_RDONLY)) != 0
+        db = try Connection(path: path, mode: readOnlyFS ? .immutable : .readOnly)
+        readOnly = (host, isAlive)
+        try db.setBusyTimeout(milliseconds: 60_000)
+        let version = Int(try db.integer("PRAGMA user_version"))
+        try refuseNewer(version)
+        guard version == Store.schemaVersion else {
+            throw StoreError(path: path, message: "has schema \(version), older than this build's \(Store.schemaVersion); "
+                             + "run an audit into it once (from a writable copy if it is read-only) to upgrade it",
+                             isOlderSchema: true)
+        }
+    }
+
+    /// Set for a store opened read-only: dead runs of this host are shown interrupted without being written.
+    private let readOnly: (host: String, isAlive: @Sendable (Int32) -> Bool)?
+
+    /// `run` as a reader should see it: on a read-only store, a run of this host still 'running' whose process is gone.
+    private func shown(_ run: RunRecord) -> RunRecord {
+        guard let readOnly, run.status == .running, run.host == readOnly.host, !readOnly.isAlive(run.pid) else { return run }
+        var run = run
+        run.status = .interrupted
+        return run
     }
 
     private func retryingWhileBusy(seconds: Double, _ body: () throws -> Void) throws {
@@ -191,7 +227,7 @@ public final class Store: @unchecked Sendable {
     public func runs(limit: Int? = nil) throws -> [RunRecord] {
         precondition((limit ?? 0) >= 0, "negative run limit")
         return try locked {
-            try db.select(RunRecord.self, "ORDER BY started_at DESC, id DESC LIMIT ?", [limit ?? -1])
+            try db.select(RunRecord.self, "ORDER BY started_at DESC, id DESC LIMIT ?", [limit ?? -1]).map(shown)
         }
     }
 
@@ -229,7 +265,7 @@ public final class Store: @unchecked Sendable {
                     throw fail("no run with id '\(runID)'")
                 }
                 return RunReport(
-                    run: run,
+                    run: shown(run),
                     checkpoints: try db.select(CheckpointRecord.self, runID: runID, orderBy: "role"),
                     datasets: try db.select(DatasetRecord.self, runID: runID, orderBy: "role"),
                     steps: try db.select(StepRecord.self, runID: runID, orderBy: "finished_at, rowid"),

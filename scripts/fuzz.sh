@@ -47,7 +47,7 @@ bin=$(swift build --package-path "$mirror/src/Fuzz" --scratch-path "$mirror/buil
 scratch=$(mktemp -d "${TMPDIR:-/tmp}/auditor-fuzz.XXXXXX")
 trap 'rm -rf "$scratch"' EXIT
 python3 Fuzz/make-seeds.py . "$scratch/seeds"
-export FUZZ_TMP="$scratch/tmp"
+export FUZZ_TMP="$scratch/tmp" FUZZ_REPO="$PWD"
 mkdir -p "$FUZZ_TMP"
 
 failed=()

@@ -12,8 +12,10 @@ public enum Scratch {
         return d
     }()
 
-    /// The repository root, found from this source file (Fuzz/Sources/FuzzSupport/Scratch.swift).
+    /// The repository root: $FUZZ_REPO (scripts/fuzz.sh sets it: the build may be made from a mirror of the sources
+    /// that holds no fixtures), else found from this source file (Fuzz/Sources/FuzzSupport/Scratch.swift).
     public static let repo: String = {
+        if let r = ProcessInfo.processInfo.environment["FUZZ_REPO"], !r.isEmpty { return r }
         var p = #filePath as NSString
         for _ in 0..<4 { p = p.deletingLastPathComponent as NSString }
         return p as String

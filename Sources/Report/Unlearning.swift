@@ -41,6 +41,7 @@ extension Report {
     public static func unlearningMarkdown(_ p: UnlearningPair, options: ReportOptions) -> String {
         let scrub = unlearningScrubber(p, options)
         func cell(_ s: String) -> String { Escape.markdown(scrub(s)) }
+        func code(_ s: String) -> String { "`" + scrub(s).replacingOccurrences(of: "`", with: "'").replacingOccurrences(of: "|", with: "\\|") + "`" }
         func f(_ x: Double?) -> String { x.map { $0.isFinite ? String(format: "%.4g", $0) : "–" } ?? "–" }
         func pct(_ x: Double?) -> String { x.map { $0.isFinite ? String(format: "%+.1f%%", 100 * $0) : "–" } ?? "–" }
         let fig = p.figures
@@ -92,7 +93,7 @@ extension Report {
             md += "The audit had no canaries.\n\n"
         } else {
             md += "| figure | before | after |\n|---|---|---|\n"
-            for k in canaryKeys { md += "| `\(k)` | \(metricCell(p.before, k)) | \(metricCell(p.after, k)) |\n" }
+            for k in canaryKeys { md += "| \(code(k)) | \(metricCell(p.before, k)) | \(metricCell(p.after, k)) |\n" }
             md += "\n"
         }
 
@@ -126,7 +127,7 @@ extension Report {
         }
         if !p.checks.isEmpty {
             md += "## Thresholds on the pair\n\n| threshold | value | result |\n|---|---|---|\n"
-            for c in p.checks { md += "| `\(cell(c.expression))` | \(f(c.value)) | \(c.passed ? "holds" : "**breached**") |\n" }
+            for c in p.checks { md += "| \(code(c.expression)) | \(f(c.value)) | \(c.passed ? "holds" : "**breached**") |\n" }
             md += "\n"
         }
         if !p.generations.isEmpty {

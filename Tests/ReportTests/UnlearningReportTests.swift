@@ -42,7 +42,7 @@ final class UnlearningReportTests: XCTestCase {
             let md = Report.unlearningMarkdown(p, options: ReportOptions(showSecrets: show))
             let html = try Report.html(markdown: md, charts: [], title: "t")
             for text in [md, html] {
-                for piece in ["7232-2066", "mara.quell@example.org", "Mara Quell"] {
+                for piece in ["7232-2066", "example.org", "Mara Quell"] {
                     XCTAssertEqual(text.contains(piece), expect, "showSecrets \(show): \(piece)")
                 }
             }

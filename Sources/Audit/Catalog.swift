@@ -8,6 +8,8 @@ import Store
 public enum LeakDirection: String, Sendable {
     case higherLeaks = "higher means more leakage"
     case lowerLeaks = "lower means more leakage"
+    /// A utility or cost figure of an unlearning pair (perplexity, time): higher means a costlier edit, not a leak.
+    case higherCosts = "higher means more utility lost or more time"
 }
 
 /// How a figure's 95% interval is made.
@@ -34,6 +36,82 @@ public enum Figure: Hashable, Sendable {
     case trapsAUC(repetitions: Int?)
     /// A fine-tuning run's figures.
     case training(TrainingFigure)
+    /// An unlearning pair's own figures (beside the audits' figures before and after, `before.KEY` / `after.KEY`).
+    case unlearn(UnlearnFigure)
+
+    /// The figures `auditor unlearn` measures itself. The raw value is what the pair's thresholds name
+    /// (`retain.perplexity.increase <= 10%`); the store keeps it as `unlearn.` + raw value.
+    public enum UnlearnFigure: String, Hashable, Sendable, CaseIterable {
+        case forgetLossBefore = "forget.loss.before", forgetLossAfter = "forget.loss.after"
+        case retainPerplexityBefore = "retain.perplexity.before", retainPerplexityAfter = "retain.perplexity.after"
+        case retainPerplexityIncrease = "retain.perplexity.increase"
+        case holdoutPerplexityBefore = "holdout.perplexity.before", holdoutPerplexityAfter = "holdout.perplexity.after"
+        case holdoutPerplexityIncrease = "holdout.perplexity.increase"
+        case seconds = "unlearn.seconds"
+        case verbMemBefore = "verbmem.rougeL.before", verbMemAfter = "verbmem.rougeL.after"
+        case verbMemRecallBefore = "verbmem.rougeL_recall.before", verbMemRecallAfter = "verbmem.rougeL_recall.after"
+        case privLeakAUCBefore = "privleak.auc.before", privLeakAUCAfter = "privleak.auc.after"
+        case privLeakReferenceAUC = "privleak.reference.auc"
+        case privLeakBefore = "privleak.before", privLeakAfter = "privleak.after"
+        case relearnExactBefore = "relearn.exact.rate.before", relearnExactAfter = "relearn.exact.rate.after"
+        case relearnApproximateBefore = "relearn.approximate.rate.before", relearnApproximateAfter = "relearn.approximate.rate.after"
+        case relearnLossBefore = "relearn.loss.before", relearnLossAfter = "relearn.loss.after"
+        case relearnRecords = "relearn.records", relearnSeconds = "relearn.seconds"
+        case retrainedRelearnExactBefore = "retrained.relearn.exact.rate.before", retrainedRelearnExactAfter = "retrained.relearn.exact.rate.after"
+        case retrainedRelearnApproximateBefore = "retrained.relearn.approximate.rate.before"
+        case retrainedRelearnApproximateAfter = "retrained.relearn.approximate.rate.after"
+        case retrainedRelearnLossBefore = "retrained.relearn.loss.before", retrainedRelearnLossAfter = "retrained.relearn.loss.after"
+        case retrainedRelearnRecords = "retrained.relearn.records", retrainedRelearnSeconds = "retrained.relearn.seconds"
+
+        var side: String {
+            if rawValue.hasSuffix(".before") { return ", before unlearning" }
+            if rawValue.hasSuffix(".after") { return ", after unlearning" }
+            return ""
+        }
+        /// For the relearning figures: before or after the relearning steps.
+        var relearnSide: String { rawValue.hasSuffix(".before") ? ", before relearning" : rawValue.hasSuffix(".after") ? ", after relearning" : "" }
+
+        public var label: String {
+            let model = rawValue.hasPrefix("retrained.") ? "retrained model" : "unlearned model"
+            switch self {
+            case .forgetLossBefore, .forgetLossAfter: return "Forget-set loss (nats per token)" + side
+            case .retainPerplexityBefore, .retainPerplexityAfter: return "Retain-set perplexity" + side
+            case .retainPerplexityIncrease: return "Retain-set perplexity, relative increase"
+            case .holdoutPerplexityBefore, .holdoutPerplexityAfter: return "Held-out perplexity" + side
+            case .holdoutPerplexityIncrease: return "Held-out perplexity, relative increase"
+            case .seconds: return "Unlearning time (s)"
+            case .verbMemBefore, .verbMemAfter: return "VerbMem: ROUGE-L F1 of greedy continuations of forget prefixes" + side
+            case .verbMemRecallBefore, .verbMemRecallAfter: return "VerbMem: ROUGE-L recall of greedy continuations of forget prefixes" + side
+            case .privLeakAUCBefore, .privLeakAUCAfter: return "Min-K% (k 0.4) ROC AUC, forget vs held-out" + side
+            case .privLeakReferenceAUC: return "PrivLeak's reference AUC (the retrained model's, or 0.5 without one)"
+            case .privLeakBefore, .privLeakAfter: return "PrivLeak, (AUC - reference) / reference (%)" + side
+            case .relearnExactBefore, .relearnExactAfter, .retrainedRelearnExactBefore, .retrainedRelearnExactAfter:
+                return "Relearning check, \(model): exact extraction rate on the held half" + relearnSide
+            case .relearnApproximateBefore, .relearnApproximateAfter, .retrainedRelearnApproximateBefore, .retrainedRelearnApproximateAfter:
+                return "Relearning check, \(model): approximate extraction rate on the held half" + relearnSide
+            case .relearnLossBefore, .relearnLossAfter, .retrainedRelearnLossBefore, .retrainedRelearnLossAfter:
+                return "Relearning check, \(model): held-half loss (nats per token)" + relearnSide
+            case .relearnRecords, .retrainedRelearnRecords: return "Relearning check, \(model): records measured"
+            case .relearnSeconds, .retrainedRelearnSeconds: return "Relearning check, \(model): time (s)"
+            }
+        }
+
+        public var unit: String {
+            if rawValue.contains("loss") { return "nats per token" }
+            if rawValue.contains("seconds") { return "s" }
+            if rawValue.contains(".rate.") { return "fraction of samples" }
+            if rawValue.hasSuffix(".increase") { return "fraction" }
+            if self == .privLeakBefore || self == .privLeakAfter { return "%" }
+            if rawValue.hasSuffix("records") { return "records" }
+            return ""
+        }
+
+        public var direction: LeakDirection {
+            if rawValue.contains("perplexity") || rawValue.hasSuffix("seconds") || rawValue.hasSuffix("records") { return .higherCosts }
+            if rawValue.contains("loss") { return .lowerLeaks }
+            return .higherLeaks
+        }
+    }
 
     public enum TrainingFigure: String, Hashable, Sendable, CaseIterable {
         case firstLoss = "train.loss.first", finalLoss = "train.loss.final"
@@ -63,6 +141,7 @@ public enum Figure: Hashable, Sendable {
         case .trapsAUC(nil): return "traps.auc"
         case .trapsAUC(let r?): return "traps.rep_\(r).auc"
         case .training(let f): return f.rawValue
+        case .unlearn(let f): return "unlearn." + f.rawValue
         }
     }
 
@@ -74,11 +153,13 @@ public enum Figure: Hashable, Sendable {
         case .canaryExposure: return "canary"
         case .trapsAUC: return "traps"
         case .training: return "train"
+        case .unlearn: return "unlearn"
         }
     }
 
     public var unit: String {
         if case .training(let f) = self { return f == .tokensPerSecond ? "tokens/s" : f == .dpEpsilon ? "" : "nats per token" }
+        if case .unlearn(let f) = self { return f.unit }
         if case .canaryExposure = self { return "bits" }
         if case .extractionRate = self { return "fraction of samples" }
         return ""
@@ -89,6 +170,7 @@ public enum Figure: Hashable, Sendable {
     /// Every audit figure grows with leakage (an AUC above 0.5, a rate, an exposure); a lower training loss means
     /// the model fits (and may memorise) its data more closely.
     public var direction: LeakDirection {
+        if case .unlearn(let f) = self { return f.direction }
         if case .training(let f) = self, f != .tokensPerSecond && f != .dpEpsilon { return .lowerLeaks }
         return .higherLeaks
     }
@@ -96,7 +178,7 @@ public enum Figure: Hashable, Sendable {
     /// How its interval is made; nil for figures without one (training figures are single measurements).
     public var interval: IntervalKind? {
         switch self {
-        case .training: return nil
+        case .training, .unlearn: return nil
         case .miaAUC, .miaTPR, .blindBaselineAUC, .trapsAUC: return .bootstrap
         case .extractionRate: return .clopperPearson
         case .canaryExposure: return .canaryRanks
@@ -133,6 +215,7 @@ public enum Figure: Hashable, Sendable {
         case .training(.evalLossAfter): return "Held-out loss after fine-tuning (nats per token)"
         case .training(.tokensPerSecond): return "Training throughput (tokens/s)"
         case .training(.dpEpsilon): return "DP-SGD privacy budget spent (epsilon)"
+        case .unlearn(let f): return f.label
         }
     }
 
@@ -146,6 +229,7 @@ public enum Figure: Hashable, Sendable {
     /// on its manifests.
     public init?(key: String) {
         if let f = TrainingFigure(rawValue: key) { self = .training(f); return }
+        if key.hasPrefix("unlearn."), let f = UnlearnFigure(rawValue: String(key.dropFirst("unlearn.".count))) { self = .unlearn(f); return }
         let parts = key.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
         func count(_ s: String, _ prefix: String) -> Int? {
             guard s.hasPrefix(prefix), let n = Int(s.dropFirst(prefix.count)), n >= 1, String(n) == s.dropFirst(prefix.count) else { return nil }

@@ -1,7 +1,9 @@
 // `auditor metrics SPEC`: every figure key the spec's audit produces, with its label, for writing thresholds.
 import ArgumentParser
 import Audit
+import Experiments
 import Foundation
+import Yams
 
 struct MetricsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -14,10 +16,26 @@ struct MetricsCommand: ParsableCommand {
             trap manifests. A threshold is 'KEY OP NUMBER', OP one of <= < >= > ==, e.g. 'mia.loss.auc <= 0.60'.
             """)
 
-    @Argument(help: "The audit spec (YAML).") var spec: String
+    @Argument(help: "The audit spec, or an unlearning spec (YAML).") var spec: String
+
+    /// An unlearning spec (a top-level `method`): the pair's own figures, then before./after. each audit figure.
+    func unlearnFigures() throws -> Bool {
+        guard let text = try? String(contentsOfFile: spec, encoding: .utf8), let node = try? Yams.compose(yaml: text),
+              let m = node.mapping, m.contains(where: { $0.key.string == "method" }) else { return false }
+        let (own, audit) = try Unlearn.pairFigures(try UnlearnSpecFile.load(spec))
+        let c = Figure.LabelContext()
+        let rows = own.map { f -> (String, String) in
+            guard case .unlearn(let u) = f else { return (f.key, f.label(c)) }
+            return (u.rawValue, "\(f.label(c)) (\(f.direction.rawValue))")
+        } + audit.flatMap { f in ["before", "after"].map { ("\($0).\(f.key)", "\(f.label(c)), \($0 == "before" ? "on the original" : "on the unlearned model") (\(f.direction.rawValue))") } }
+        let width = (rows.map(\.0.count).max() ?? 0) + 2
+        for (k, label) in rows { print(k.padding(toLength: width, withPad: " ", startingAt: 0) + label) }
+        return true
+    }
 
     func run() throws {
         try reportingErrors {
+            if try unlearnFigures() { return }
             let s = try loadAuditSpec(spec)
             printWarnings(s.warnings)
             var figures = s.producedFigures

@@ -5,6 +5,7 @@ import Audit
 import Experiments
 import Foundation
 import Model
+import Report
 import Tensor
 import Training
 import Unlearning
@@ -47,6 +48,10 @@ struct UnlearnCommand: ParsableCommand {
     @Option(help: "K-FAC: layers, comma-separated (e.g. blk.29.gate,blk.29.up).") var layers: String?
     @Option(help: "SSD: selection threshold alpha.") var ssdAlpha = 10.0
     @Option(help: "SSD: dampening lambda.") var ssdLambda = 1.0
+    @Flag(help: "LoRA methods: LoKU's Fisher-weighted initialisation of the adapters (FILA; forget over retain importance).") var fila = false
+    @Option(help: "Relearning check: fine-tuning steps on half the forget set, extraction measured on the other half (0: none).") var relearnSteps = 10
+    @Option(help: "Relearning check: learning rate.") var relearnLr = 1e-4
+    @Option(help: "A model that never saw the forget set: the reference of PrivLeak and of the relearning check.") var retrained: String?
     @Option(help: "Threshold on the pair, repeatable (e.g. 'after.extraction.exact.rate <= 0.01').") var threshold: [String] = []
     @Flag(help: "Skip the audits (perplexities and the report only).") var noAudit = false
     @Option(help: "Extraction samples per record in the flag form's audit ((n, p)-discoverability).") var auditSamples = 20
@@ -113,6 +118,10 @@ struct UnlearnCommand: ParsableCommand {
         o.steps = steps; o.learningRate = lr; o.batchSize = batchSize; o.evalEvery = evalEvery; o.forgetTarget = forgetTarget
         o.maxRetainIncrease = maxRetainIncrease; o.maxHoldoutIncrease = maxHoldoutIncrease; o.seed = seed
         spec.options = o
+        spec.fila = fila; spec.retrained = retrained
+        spec.relearn.steps = relearnSteps; spec.relearn.learningRate = relearnLr; spec.relearn.seed = seed
+        guard relearnSteps >= 0 && relearnSteps <= 100_000 else { throw InputError("--relearn-steps", "must be in 0...100000, got \(relearnSteps)") }
+        guard relearnLr.isFinite && relearnLr > 0 else { throw InputError("--relearn-lr", "must be > 0, got \(relearnLr)") }
         guard auditSamples >= 1 && auditSamples <= 1000 else { throw InputError("--audit-samples", "must be in 1...1000, got \(auditSamples)") }
         if !noAudit {
             spec.attacksYAML = "extraction:\n  prefix: [16]\n  suffix: 16\n  n: \(auditSamples)\n"
@@ -139,6 +148,11 @@ struct UnlearnCommand: ParsableCommand {
             defer { guardian.cancel() }
             let result = try Unlearn.run(spec, store: store, dbPath: db, log: { FileHandle.standardError.write(Data("unlearn: \($0)\n".utf8)) })
             let f = result.figures
+            let pair = UnlearningPair(name: spec.name, description: result.description, stop: result.stop, figures: f, before: result.before,
+                                      after: result.after, checks: result.checks,
+                                      generations: result.generations.map { UnlearningGeneration(prefix: $0.prefix, truth: $0.truth, before: $0.before, after: $0.after) },
+                                      secrets: result.secrets, retrained: spec.retrained != nil, seconds: result.seconds, peakMemoryMiB: result.peakMemoryMiB)
+            let written = try Report.writeUnlearning(pair, to: spec.out, options: ReportOptions(showSecrets: spec.showSecrets))
             print("unlearned (\(spec.algorithm.name)): \(result.stop)")
             print(String(format: "forget loss %.4f -> %.4f; retain perplexity %.3f -> %.3f", f["forget.loss.before"] ?? .nan, f["forget.loss.after"] ?? .nan,
                          f["retain.perplexity.before"] ?? .nan, f["retain.perplexity.after"] ?? .nan)
@@ -146,9 +160,17 @@ struct UnlearnCommand: ParsableCommand {
             for key in ["extraction.exact.rate", "extraction.approximate.rate", "mia.loss.auc"] {
                 if let b = f["before." + key], let a = f["after." + key] { print(String(format: "%@ %.4f -> %.4f", key, b, a)) }
             }
+            for key in ["verbmem.rougeL", "privleak"] {
+                if let b = f[key + ".before"], let a = f[key + ".after"] { print(String(format: "%@ %.4f -> %.4f", key, b, a)) }
+            }
+            if let b = f["relearn.exact.rate.before"], let a = f["relearn.exact.rate.after"] {
+                print(String(format: "relearning check (held half): exact rate %.3f -> %.3f, loss %.3f -> %.3f", b, a,
+                             f["relearn.loss.before"] ?? .nan, f["relearn.loss.after"] ?? .nan)
+                      + (f["retrained.relearn.exact.rate.after"].map { String(format: "; retrained model %.3f", $0) } ?? ""))
+            }
             for c in result.checks where !c.passed { print("  breached: \(c.message)") }
             print("wrote: \(spec.out)")
-            print("report: \(result.report)")
+            print("report: \(written.joined(separator: ", "))")
             if let id = result.runID {
                 print("run: \(id) (before \(result.beforeRun ?? "-"), after \(result.afterRun ?? "-"); stored in \(db))")
             }

@@ -2,10 +2,12 @@
 // write the new checkpoint (never over the input), audit the result the same way, and keep the pair: both audit
 // runs, an `unlearn` run that names them (options_json before_run / after_run), the perplexities, the pair's
 // thresholds, and a before/after Markdown report.
+import Attacks
 import Audit
 import Checkpoint
 import Foundation
 import Model
+import Stats
 import Store
 import Tensor
 import Training
@@ -57,10 +59,9 @@ public struct PairThreshold: Sendable, Equatable {
 }
 
 public enum PairFigures {
-    /// Figures the unlearning step itself measures (mean token loss in nats; perplexity = exp of it; increase relative).
-    public static let own = ["forget.loss.before", "forget.loss.after", "retain.perplexity.before", "retain.perplexity.after",
-                             "retain.perplexity.increase", "holdout.perplexity.before", "holdout.perplexity.after",
-                             "holdout.perplexity.increase", "unlearn.seconds"]
+    /// Figures the unlearning step itself measures (mean token loss in nats; perplexity = exp of it; increase relative;
+    /// VerbMem, PrivLeak, the relearning check): the metric catalog's list (Audit/Catalog.swift).
+    public static let own = Figure.UnlearnFigure.allCases.map(\.rawValue)
 }
 
 public struct UnlearnSpec: Sendable {
@@ -71,6 +72,12 @@ public struct UnlearnSpec: Sendable {
     public var algorithm: UnlearnAlgorithm
     /// LoRA parametrisation of a gradient method (nil: full).
     public var lora: LoRAConfig? = nil
+    /// LoKU's Fisher-weighted initialisation of the LoRA adapters (FILA; needs `lora` and a method without a reference).
+    public var fila = false
+    /// The relearning check after unlearning (steps 0: none).
+    public var relearn = RelearnOptions()
+    /// A model that never saw the forget set (retrained without it): the reference of PrivLeak and of the relearning check.
+    public var retrained: String? = nil
     public var loraTargets: [String]? = nil
     public var options = UnlearningOptions()
     public var maxTokens: Int? = nil
@@ -88,14 +95,27 @@ public struct UnlearnSpec: Sendable {
     }
 }
 
+/// One forget prefix and the greedy continuations before and after, as text, beside the record's true continuation.
+public struct UnlearnGeneration: Sendable, Equatable {
+    public var prefix: String, truth: String, before: String, after: String
+}
+
 public struct UnlearnResult: Sendable {
     public var runID: String?
     public var beforeRun: String?, afterRun: String?
     public var figures: [String: Double]
     public var checks: [CheckRecord]
     public var stop: String
+    /// The Markdown report written by the library (unlearning.md); the CLI renders the full report over it.
     public var report: String
     public var breached: Bool { checks.contains { !$0.passed } }
+    /// What a report of the pair needs beyond the figures.
+    public var before: RunReport? = nil, after: RunReport? = nil
+    public var generations: [UnlearnGeneration] = []
+    /// The forget and held-out texts: what a redacted report must not show.
+    public var secrets: [String] = []
+    public var seconds = 0.0, peakMemoryMiB = 0.0
+    public var description = ""
 }
 
 public enum Unlearn {
@@ -106,9 +126,31 @@ public enum Unlearn {
         if case .ssd(let c) = spec.algorithm { try wrap { try c.validate() } }
         if case .kfac(let rho, _) = spec.algorithm, !(rho > 0 && rho <= 1) { throw InputError("--rho", "must be in (0, 1], got \(rho)") }
         try wrap { try spec.options.validate() }
+        try spec.relearn.validate()
+        if spec.fila {
+            guard case .gradient(let c) = spec.algorithm, spec.lora != nil else {
+                throw InputError("fila", "LoKU's Fisher-weighted initialisation is for LoRA adapters: it needs a gradient method (ihl, ...) with a LoRA rank")
+            }
+            guard !c.method.needsReference else {
+                throw InputError("fila", "\(c.method.rawValue) compares with the original model, which FILA's residual base weights no longer are; use it with ihl, ga, graddiff or simnpo")
+            }
+        }
+        if let r = spec.retrained {
+            guard FileManager.default.fileExists(atPath: r) else { throw InputError(r, "no such checkpoint (the retrained model)") }
+            guard URL(fileURLWithPath: r).standardizedFileURL != URL(fileURLWithPath: spec.checkpoint).standardizedFileURL else {
+                throw InputError(r, "the retrained model is the checkpoint being unlearned; it must be a model that never saw the forget set")
+            }
+        }
         let started = Date()
         let lm = try LanguageModel.load(path: spec.checkpoint)
         let context = min(spec.maxTokens ?? lm.config.maxPositions, lm.config.maxPositions)
+        let retrainedModel = try spec.retrained.map { path -> LanguageModel in
+            let ref = try LanguageModel.load(path: path)
+            guard ref.config.vocabSize == lm.config.vocabSize else {
+                throw InputError(path, "the retrained model's vocabulary (\(ref.config.vocabSize) tokens) differs from the checkpoint's (\(lm.config.vocabSize))")
+            }
+            return ref
+        }
         let forgetTexts = try readJSONLTexts(spec.forget, field: spec.field).map(\.text)
         let retainTexts = try readJSONLTexts(spec.retain, field: spec.field).map(\.text)
         let holdoutTexts = try spec.holdout.map { try readJSONLTexts($0, field: spec.field).map(\.text) }
@@ -119,8 +161,8 @@ public enum Unlearn {
             let o = Set(forgetTexts).intersection(h).count
             if o > 0 { log("warning: \(o) forget text\(o == 1 ? "" : "s") also in the held-out set (\(spec.holdout!)): the MIA comparison is biased") }
         }
-        func examples(_ texts: [String], _ path: String) throws -> [Example] {
-            do { return try TrainingData.examples(texts.map { (nil, $0) }, lm: lm, context: context, source: path).examples } catch let e as DatasetError {
+        func examples(_ texts: [String], _ path: String, _ model: LanguageModel? = nil) throws -> [Example] {
+            do { return try TrainingData.examples(texts.map { (nil, $0) }, lm: model ?? lm, context: context, source: path).examples } catch let e as DatasetError {
                 throw InputError(path, e.description.hasPrefix(path + ": ") ? String(e.description.dropFirst(path.count + 2)) : e.description)
             }
         }
@@ -155,6 +197,9 @@ public enum Unlearn {
         figures["retain.perplexity.before"] = exp(meanLoss(retain))
         if let holdout { figures["holdout.perplexity.before"] = exp(meanLoss(holdout)) }
         let generationsBefore = lm.model.generate(prompts: prompts, maxNewTokens: 24)
+        if let holdout { figures["privleak.auc.before"] = try minKAUC(lm, forget, holdout) }
+        let verbBefore = VerbMem.measure(lm, forget)
+        figures["verbmem.rougeL.before"] = verbBefore.f1; figures["verbmem.rougeL_recall.before"] = verbBefore.recall
         let work = FileManager.default.temporaryDirectory.appendingPathComponent("auditor-unlearn-\(getpid())-\(UUID().uuidString.prefix(8))").path
         try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: work) }
@@ -170,6 +215,11 @@ public enum Unlearn {
         var stop = ""
         switch spec.algorithm {
         case .gradient(let config):
+            if spec.fila, let lora {
+                let r = try wrap { try FILA.initialise(model: lm.model, lora: lora, forget: forget, retain: retain, batchSize: spec.options.batchSize) }
+                log(String(format: "FILA: adapters initialised from the forget/retain Fisher importance (%.1f s; largest share of a weight moved %.3f)",
+                           r.seconds, r.moved.values.max() ?? 0))
+            }
             let u = try Unlearner(model: lm.model, lora: lora, config: config, options: spec.options)
             let generate: () -> [[Int]] = {
                 // The adapters are not in the inference path: generate from a merged copy.
@@ -208,6 +258,12 @@ public enum Unlearn {
             figures["holdout.perplexity.increase"] = figures["holdout.perplexity.after"]! / figures["holdout.perplexity.before"]! - 1
         }
         let generationsAfter = lm.model.generate(prompts: prompts, maxNewTokens: 24)
+        let verbAfter = VerbMem.measure(lm, forget)
+        figures["verbmem.rougeL.after"] = verbAfter.f1; figures["verbmem.rougeL_recall.after"] = verbAfter.recall
+        if let holdout {
+            figures["privleak.auc.after"] = try minKAUC(lm, forget, holdout)
+            figures["privleak.reference.auc"] = 0.5
+        }
 
         // The new checkpoint, then its audit. From here an error removes OUT.
         try lm.writeHuggingFace(to: spec.out)
@@ -221,6 +277,36 @@ public enum Unlearn {
             }
             for m in before?.metrics ?? [] { figures["before." + m.key] = m.value }
             for m in after?.metrics ?? [] { figures["after." + m.key] = m.value }
+            // Did it really forget: relearn from half the forget set, measure the other half (the model in memory
+            // is the unlearned one, already written; the check changes only this copy).
+            let relearn = spec.relearn.steps > 0 && forget.count >= 2
+            if spec.relearn.steps > 0 && !relearn { log("note: no relearning check: it needs at least 2 forget records (one half to train on, one to measure)") }
+            if relearn {
+                log("relearning check: \(spec.relearn.steps) steps on half the forget set")
+                let o = try Relearn.run(lm, forget: forget, options: spec.relearn)
+                figures.merge(o.figures("relearn")) { _, b in b }
+                log(String(format: "relearning: held-half exact rate %.3f -> %.3f, approximate %.3f -> %.3f, loss %.3f -> %.3f",
+                           o.before.exactRate, o.after.exactRate, o.before.approximateRate, o.after.approximateRate, o.before.loss, o.after.loss))
+            }
+            if let ref = retrainedModel, let path = spec.retrained {
+                log("the retrained model (never saw the forget set): \(path)")
+                if let holdout {
+                    let refForget = try examples(forgetTexts, spec.forget, ref), refHoldout = try examples(holdoutTexts!, spec.holdout!, ref)
+                    figures["privleak.reference.auc"] = try minKAUC(ref, refForget, refHoldout)
+                }
+                if relearn {
+                    let o = try Relearn.run(ref, forget: try examples(forgetTexts, spec.forget, ref), options: spec.relearn)
+                    figures.merge(o.figures("retrained.relearn")) { _, b in b }
+                }
+            }
+            // MUSE's PrivLeak: (AUC_unlearned - AUC_retrained) / AUC_retrained * 100, AUC of -MinK40% forget vs held-out;
+            // with no retrained model the reference AUC is 0.5 (chance), and the report says so.
+            if let ref = figures["privleak.reference.auc"] {
+                for side in ["before", "after"] {
+                    if let a = figures["privleak.auc.\(side)"] { figures["privleak.\(side)"] = (a - ref) / ref * 100 }
+                }
+            }
+
             let checks = spec.thresholds.map { t -> CheckRecord in
                 guard let v = figures[t.key] else {
                     return CheckRecord(expression: t.expression, metric: t.key, op: t.op, threshold: t.value, value: nil, lower: nil, upper: nil,
@@ -230,20 +316,40 @@ public enum Unlearn {
                 return CheckRecord(expression: t.expression, metric: t.key, op: t.op, threshold: t.value, value: v, lower: nil, upper: nil,
                                    passed: ok, message: String(format: "%@: %@ is %.4g", t.expression, ok ? "holds" : "breached", v))
             }
-            let secrets = spec.showSecrets ? [] : forgetTexts + (holdoutTexts ?? [])
-            let report = markdown(spec, figures: figures, before: before, after: after, checks: checks, stop: stop,
-                                  prompts: prompts, generations: (generationsBefore, generationsAfter), lm: lm, redactFrom: secrets,
-                                  seconds: Date().timeIntervalSince(started))
+            // The report is rendered by the Report module (the CLI writes it here): one renderer for every report.
             let reportPath = (spec.out as NSString).appendingPathComponent("unlearning.md")
-            try report.write(toFile: reportPath, atomically: true, encoding: .utf8)
             let runID = try store.map { try record(spec, figures: figures, checks: checks, before: before?.run.id, after: after?.run.id,
-                                                   stop: stop, lm: lm, started: started, in: $0, counts: (forget.count, retain.count, holdout?.count)) }
-            return UnlearnResult(runID: runID, beforeRun: before?.run.id, afterRun: after?.run.id, figures: figures, checks: checks, stop: stop,
-                                 report: reportPath)
+                                                   stop: stop, lm: lm, retrained: retrainedModel, started: started, in: $0,
+                                                   counts: (forget.count, retain.count, holdout?.count)) }
+            var result = UnlearnResult(runID: runID, beforeRun: before?.run.id, afterRun: after?.run.id, figures: figures, checks: checks, stop: stop,
+                                       report: reportPath)
+            result.before = before; result.after = after
+            result.generations = prompts.indices.map { i in
+                let record = forget[i].tokens
+                let truth = Array(record.dropFirst(prompts[i].count).prefix(24))
+                return UnlearnGeneration(prefix: lm.tokenizer.decode(prompts[i]), truth: lm.tokenizer.decode(truth),
+                                         before: lm.tokenizer.decode(generationsBefore[i]), after: lm.tokenizer.decode(generationsAfter[i]))
+            }
+            result.secrets = forgetTexts + (holdoutTexts ?? [])
+            result.seconds = Date().timeIntervalSince(started); result.peakMemoryMiB = FineTune.peakRSSMiB()
+            result.description = "Checkpoint `\(spec.checkpoint)` -> `\(spec.out)`; method **\(spec.algorithm.name)**"
+                + (spec.lora.map { " (LoRA rank \($0.rank)\(spec.fila ? ", FILA initialisation" : ""))" } ?? (spec.algorithm.name == "kfac" || spec.algorithm.name == "ssd" ? "" : " (full)"))
+                + "; forget \(forget.count), retain \(retain.count)" + (holdout.map { ", held-out \($0.count)" } ?? "") + " records"
+                + (spec.retrained.map { "; retrained reference `\($0)`" } ?? "")
+            return result
         } catch {
             try? FileManager.default.removeItem(atPath: spec.out)
             throw error
         }
+    }
+
+    /// ROC AUC of Min-K% (k 0.4, higher = member) with the forget set as members and the held-out set as non-members:
+    /// the AUC of MUSE's PrivLeak.
+    static func minKAUC(_ lm: LanguageModel, _ forget: [Example], _ holdout: [Example]) throws -> Double {
+        func scores(_ ex: [Example]) throws -> [Double] {
+            try lm.score(ex.map(\.tokens)).map { MIA.minK($0.logprobs, k: 0.4) }
+        }
+        return try Metrics.auc(members: try scores(forget), nonMembers: try scores(holdout))
     }
 
     /// Library errors of bad parameters become input errors (exit 2).
@@ -254,15 +360,8 @@ public enum Unlearn {
     /// The audit spec of one side: the forget set as members and extraction targets, the held-out set as non-members.
     static func audit(_ spec: UnlearnSpec, attacks: String, target: String, label: String, work: String, store: Store, dbPath: String,
                       log: @escaping (String) -> Void) throws -> RunReport {
-        func q(_ s: String) -> String { "\"" + s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\"" }
-        func abs(_ p: String) -> String { p.hasPrefix("/") ? p : FileManager.default.currentDirectoryPath + "/" + p }
-        var yaml = "version: 1\nname: \(q("\(spec.name): \(label) unlearning (\(spec.algorithm.name))"))\nseed: \(spec.options.seed)\n"
-        yaml += "target:\n  checkpoint: \(q(abs(target)))\n"
-        yaml += "datasets:\n  field: \(q(spec.field))\n  members: \(q(abs(spec.forget)))\n  extraction: \(q(abs(spec.forget)))\n"
-        if let h = spec.holdout { yaml += "  nonmembers: \(q(abs(h)))\n" }
-        yaml += "attacks:\n" + attacks.split(separator: "\n", omittingEmptySubsequences: false).map { "  " + $0 }.joined(separator: "\n") + "\n"
         let path = (work as NSString).appendingPathComponent("\(label).yml")
-        try yaml.write(toFile: path, atomically: true, encoding: .utf8)
+        try auditYAML(spec, attacks: attacks, target: target, label: label).write(toFile: path, atomically: true, encoding: .utf8)
         let auditSpec = try loadAuditSpec(path)
         var runner = AuditRunner(spec: auditSpec, store: store, dbPath: dbPath)
         runner.log = log
@@ -270,8 +369,34 @@ public enum Unlearn {
         return try runner.run()
     }
 
+    /// Every figure of the pair, as thresholds name them: the pair's own (the catalog's unlearn figures) and
+    /// before.KEY / after.KEY for each figure the audit produces.
+    public static func pairFigures(_ spec: UnlearnSpec) throws -> (own: [Figure], audit: [Figure]) {
+        var audit: [Figure] = []
+        if let attacks = spec.attacksYAML {
+            let work = FileManager.default.temporaryDirectory.appendingPathComponent("auditor-metrics-\(getpid())-\(UUID().uuidString.prefix(8))").path
+            try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(atPath: work) }
+            let path = (work as NSString).appendingPathComponent("audit.yml")
+            try auditYAML(spec, attacks: attacks, target: spec.checkpoint, label: "before").write(toFile: path, atomically: true, encoding: .utf8)
+            audit = try loadAuditSpec(path).producedFigures
+        }
+        return (Figure.UnlearnFigure.allCases.map { .unlearn($0) }, audit)
+    }
+
+    static func auditYAML(_ spec: UnlearnSpec, attacks: String, target: String, label: String) -> String {
+        func q(_ s: String) -> String { "\"" + s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\"" }
+        func abs(_ p: String) -> String { p.hasPrefix("/") ? p : FileManager.default.currentDirectoryPath + "/" + p }
+        var yaml = "version: 1\nname: \(q("\(spec.name): \(label) unlearning (\(spec.algorithm.name))"))\nseed: \(spec.options.seed)\n"
+        yaml += "target:\n  checkpoint: \(q(abs(target)))\n"
+        yaml += "datasets:\n  field: \(q(spec.field))\n  members: \(q(abs(spec.forget)))\n  extraction: \(q(abs(spec.forget)))\n"
+        if let h = spec.holdout { yaml += "  nonmembers: \(q(abs(h)))\n" }
+        yaml += "attacks:\n" + attacks.split(separator: "\n", omittingEmptySubsequences: false).map { "  " + $0 }.joined(separator: "\n") + "\n"
+        return yaml
+    }
+
     static func record(_ spec: UnlearnSpec, figures: [String: Double], checks: [CheckRecord], before: String?, after: String?, stop: String,
-                       lm: LanguageModel, started: Date, in store: Store, counts: (Int, Int, Int?)) throws -> String {
+                       lm: LanguageModel, retrained: LanguageModel?, started: Date, in store: Store, counts: (Int, Int, Int?)) throws -> String {
         var o: [String: Any] = ["method": spec.algorithm.name, "parametrisation": spec.lora == nil ? "full" : "lora",
                                 "steps": spec.options.steps, "learning_rate": spec.options.learningRate, "seed": spec.options.seed,
                                 "stop": stop]
@@ -285,73 +410,24 @@ public enum Unlearn {
                             seed: Int64(bitPattern: spec.options.seed), auditorVersion: auditorVersion, machine: machineDescription(),
                             host: hostName(), pid: getpid(), startedAt: iso8601(started), optionsJSON: options)
         try store.beginRun(run)
-        let metrics = figures.keys.filter { !$0.hasPrefix("before.") && !$0.hasPrefix("after.") }.sorted().map { k in
-            MetricRecord(step: "unlearn", key: "unlearn." + k, value: figures[k]!, lower: nil, upper: nil, n: nil,
-                         method: k.hasSuffix("seconds") ? "wall clock" : "mean token loss over the set", label: k)
+        let metrics = figures.keys.sorted().compactMap { k -> MetricRecord? in
+            guard let f = Figure.UnlearnFigure(rawValue: k), let v = figures[k], v.isFinite else { return nil }
+            let method = k.hasSuffix("seconds") ? "wall clock" : k.hasPrefix("verbmem") ? "ROUGE-L over words, mean over the forget records"
+                : k.hasPrefix("privleak") ? "Min-K% (k 0.4) scores, forget vs held-out" : k.contains(".rate.") ? "greedy extraction on the held half"
+                : k.hasSuffix("records") ? "count" : "mean token loss over the set"
+            return Figure.unlearn(f).record(v, lower: nil, upper: nil, n: 0, method: method)
         }
         var datasets = [try datasetRecord("forget", spec.forget, counts.0), try datasetRecord("retain", spec.retain, counts.1)]
         if let h = spec.holdout, let n = counts.2 { datasets.append(try datasetRecord("holdout", h, n)) }
         let unlearned = try LanguageModel.load(path: spec.out)
         try store.commitStep(runID: run.id, step: StepRecord(name: "unlearn", finishedAt: iso8601(Date()), seconds: figures["unlearn.seconds"] ?? 0),
-                             checkpoints: [try checkpointRecord(lm, role: "base"), try checkpointRecord(unlearned, role: "output")],
+                             checkpoints: [try checkpointRecord(lm, role: "base"), try checkpointRecord(unlearned, role: "output")]
+                                + (try retrained.map { [try checkpointRecord($0, role: "retrained")] } ?? []),
                              datasets: datasets, metrics: metrics, checks: checks)
         let failing = checks.filter { !$0.passed }
         try store.finishRun(id: run.id, status: failing.isEmpty ? .passed : .breached,
                             verdict: "Unlearned with \(spec.algorithm.name): \(stop)" + (failing.isEmpty ? "" : "; \(failing.count) threshold(s) breached"),
                             finishedAt: iso8601(Date()), durationSeconds: Date().timeIntervalSince(started))
         return run.id
-    }
-
-    /// The before/after report.
-    static func markdown(_ spec: UnlearnSpec, figures: [String: Double], before: RunReport?, after: RunReport?, checks: [CheckRecord],
-                         stop: String, prompts: [[Int]], generations: ([[Int]], [[Int]]), lm: LanguageModel, redactFrom secrets: [String],
-                         seconds: Double) -> String {
-        func f(_ x: Double?) -> String { x.map { String(format: "%.4g", $0) } ?? "–" }
-        func cell(_ s: String) -> String { s.replacingOccurrences(of: "|", with: "\\|").replacingOccurrences(of: "\n", with: " ") }
-        func redact(_ s: String) -> String {
-            guard !secrets.isEmpty else { return s }
-            // Digits and e-mail addresses are what the records hide; anything else stays readable.
-            var out = ""
-            for ch in s { out.append(ch.isNumber ? "#" : ch) }
-            return out.replacingOccurrences(of: #"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+"#, with: "[email]", options: .regularExpression)
-        }
-        var md = "# Unlearning: \(cell(spec.name))\n\n"
-        md += "Checkpoint `\(spec.checkpoint)` -> `\(spec.out)`; method **\(spec.algorithm.name)**"
-        md += spec.lora.map { " (LoRA rank \($0.rank))" } ?? (spec.algorithm.name == "kfac" || spec.algorithm.name == "ssd" ? "" : " (full)")
-        md += String(format: "; total time %.1f s, unlearning %.1f s, peak memory %.0f MiB.\n\n", seconds, figures["unlearn.seconds"] ?? 0, FineTune.peakRSSMiB())
-        md += "Stop: \(stop).\n\n"
-        md += "| figure | before | after |\n|---|---|---|\n"
-        md += "| forget loss (nats/token) | \(f(figures["forget.loss.before"])) | \(f(figures["forget.loss.after"])) |\n"
-        md += "| retain perplexity | \(f(figures["retain.perplexity.before"])) | \(f(figures["retain.perplexity.after"])) |\n"
-        if figures["holdout.perplexity.before"] != nil {
-            md += "| held-out perplexity | \(f(figures["holdout.perplexity.before"])) | \(f(figures["holdout.perplexity.after"])) |\n"
-        }
-        if let before, let after {
-            let b = Dictionary(before.metrics.map { ($0.key, $0) }, uniquingKeysWith: { a, _ in a })
-            for m in after.metrics {
-                let x = b[m.key]
-                func iv(_ r: MetricRecord?) -> String {
-                    guard let r else { return "–" }
-                    return f(r.value) + ((r.lower != nil && r.upper != nil) ? " [\(f(r.lower)), \(f(r.upper))]" : "")
-                }
-                md += "| \(cell(m.label)) | \(iv(x)) | \(iv(m)) |\n"
-            }
-            md += "\nAudit runs: before `\(before.run.id)`, after `\(after.run.id)`.\n"
-            if before.metrics.contains(where: { $0.key.hasPrefix("mia.") }) {
-                md += "MIA compares the forget set with the held-out set; there is no retrained model, so an AUC is compared with 0.5 (chance), not with a retrained model's AUC (MUSE's PrivLeak needs one).\n"
-            }
-        }
-        if !checks.isEmpty {
-            md += "\n## Thresholds on the pair\n\n| threshold | value | result |\n|---|---|---|\n"
-            for c in checks { md += "| `\(cell(c.expression))` | \(f(c.value)) | \(c.passed ? "holds" : "**breached**") |\n" }
-        }
-        if !prompts.isEmpty {
-            md += "\n## Greedy continuations of forget prefixes\(secrets.isEmpty ? "" : " (digits and e-mail addresses redacted; --show-secrets shows them)")\n\n"
-            md += "| prefix | before | after |\n|---|---|---|\n"
-            for (i, p) in prompts.enumerated() {
-                md += "| \(cell(redact(lm.tokenizer.decode(p)))) | \(cell(redact(lm.tokenizer.decode(generations.0[i])))) | \(cell(redact(lm.tokenizer.decode(generations.1[i])))) |\n"
-            }
-        }
-        return md + "\n"
     }
 }

@@ -8,10 +8,10 @@ import Unlearning
 import Yams
 
 public enum UnlearnSpecFile {
-    static let top = ["version", "name", "seed", "target", "datasets", "method", "audit", "thresholds", "out", "report"]
+    static let top = ["version", "name", "seed", "target", "datasets", "method", "audit", "relearn", "thresholds", "out", "report"]
     static let methodKeys = ["name", "gamma", "alpha", "beta", "lora", "steps", "lr", "batch_size", "optimizer", "clip", "eval_every",
                              "forget_target", "max_retain_increase", "max_holdout_increase", "rho", "layers", "ssd_alpha", "ssd_lambda",
-                             "max_tokens"]
+                             "max_tokens", "fila"]
 
     /// Reads and checks the spec; paths are relative to the spec file. Errors name the file, line and key.
     public static func load(_ path: String) throws -> UnlearnSpec {
@@ -57,7 +57,7 @@ public enum UnlearnSpecFile {
         let m = try mapping(root, "the spec", top)
         guard let v = m["version"], v.int == 1 else { throw fail(m["version"] ?? root, "version: this build reads version: 1") }
         guard let targetNode = m["target"] else { throw fail(root, "missing key 'target' (target: {checkpoint: PATH})") }
-        let target = try mapping(targetNode, "target", ["checkpoint"])
+        let target = try mapping(targetNode, "target", ["checkpoint", "retrained"])
         guard let checkpoint = try file(target["checkpoint"], "target.checkpoint") else { throw fail(targetNode, "target: missing key 'checkpoint'") }
         guard let dsNode = m["datasets"] else { throw fail(root, "missing key 'datasets' (forget, retain, holdout)") }
         let ds = try mapping(dsNode, "datasets", ["forget", "retain", "holdout", "field"])
@@ -84,6 +84,7 @@ public enum UnlearnSpecFile {
         }
         var spec = UnlearnSpec(checkpoint: checkpoint, forget: forget, retain: retain, algorithm: algorithm, out: out)
         spec.holdout = try file(ds["holdout"], "datasets.holdout")
+        spec.retrained = try file(target["retrained"], "target.retrained")
         if let f = ds["field"] { guard let s = f.string else { throw fail(f, "datasets.field: expected a string") }; spec.field = s }
         if let n = m["name"] { spec.name = n.string ?? spec.name }
         spec.options.seed = UInt64(max(0, try integer(m["seed"], "seed") ?? 0))
@@ -110,6 +111,29 @@ public enum UnlearnSpecFile {
                 return s.compactMap(\.string)
             }
         }
+        if let f = mm["fila"] {
+            guard let b = f.bool else { throw fail(f, "method.fila: expected true or false") }
+            spec.fila = b
+        }
+        if let r = m["relearn"] {
+            let rm = try mapping(r, "relearn", ["steps", "lr", "batch_size", "prefix", "suffix"])
+            if let x = try integer(rm["steps"], "relearn.steps") { spec.relearn.steps = x }
+            if let x = try number(rm["lr"], "relearn.lr") { spec.relearn.learningRate = x }
+            if let x = try integer(rm["batch_size"], "relearn.batch_size") { spec.relearn.batchSize = x }
+            if let x = try integer(rm["prefix"], "relearn.prefix") { spec.relearn.prefix = x }
+            if let x = try integer(rm["suffix"], "relearn.suffix") { spec.relearn.suffix = x }
+            do { try spec.relearn.validate() } catch let e as InputError { throw fail(r, e.description) }
+        }
+        // Every parameter's range now, naming the spec's line: bad input before any work.
+        do {
+            switch spec.algorithm {
+            case .gradient(let c): try c.validate()
+            case .ssd(let c): try c.validate()
+            case .kfac(let rho, _): if !(rho > 0 && rho <= 1) { throw UnlearningError("rho must be in (0, 1], got \(rho)") }
+            }
+            try spec.options.validate()
+        } catch let e as UnlearningError { throw fail(methodNode, "method: \(e.description)") }
+        spec.relearn.seed = spec.options.seed
         if let a = m["audit"] {
             guard a.mapping != nil else { throw fail(a, "audit: expected the attacks mapping of an audit spec (mia, extraction, ...)") }
             spec.attacksYAML = try Yams.serialize(node: a)

@@ -1,5 +1,5 @@
 // auditor-bench: scoring and generation throughput on SmolLM2 beside this machine's measured sgemm peak.
-//   swift run -c release auditor-bench [CHECKPOINT] [--threads N] [--quick] [--train full|lora|full-recompute|lora-recompute|dp-full|dp-lora] [--kfac N]
+//   swift run -c release auditor-bench [CHECKPOINT] [--threads N] [--quick] [--train full|lora|full-recompute|lora-recompute|dp-full|dp-lora] [--kfac N [--kfac-blocks B]]
 import Foundation
 import Glibc
 import Attacks
@@ -27,6 +27,8 @@ if let i = args.firstIndex(of: "--shape") {
 }
 var kfacSequences: Int? = nil        // --kfac N: only the K-FAC edit of the last block's MLP over N sequences of 64 tokens
 if let i = args.firstIndex(of: "--kfac") { kfacSequences = Int(args[i + 1]); args.removeSubrange(i...i + 1) }
+var kfacBlocks = 1                    // --kfac-blocks B: the MLPs of the last B blocks (0: every block)
+if let i = args.firstIndex(of: "--kfac-blocks") { kfacBlocks = Int(args[i + 1]) ?? 1; args.removeSubrange(i...i + 1) }
 let path = args.first ?? {
     let cache = ProcessInfo.processInfo.environment["AUDITOR_CACHE"] ?? NSHomeDirectory() + "/.cache/auditor"
     return cache + "/models/SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -60,18 +62,22 @@ if let (b, t) = onlyShape {
 }
 
 if let n = kfacSequences {
-    // Factors of gate/up/down of the last block over n seeded random sequences of 64 tokens, then the edit at rho 0.8.
+    // Factors of gate/up/down of the last B blocks over n seeded random sequences of 64 tokens, then the edit at rho 0.8.
     let lm = try! LanguageModel.load(path: path)
     var r = SeededRNG(seed: 1)
     let seqs = (0..<n).map { _ in (0..<64).map { _ in Int(r.next() % UInt64(lm.config.vocabSize)) } }
-    let layers = LayerRef.lastMLP(lm.config)
+    let layers = LayerRef.lastMLP(lm.config, blocks: kfacBlocks <= 0 ? lm.config.nLayers : kfacBlocks)
     let t0 = now()
-    let factors = KFAC.collect(model: lm.model, sequences: seqs, layers: layers, batchSize: 8)
+    var lastReport = t0
+    let factors = KFAC.collect(model: lm.model, sequences: seqs, layers: layers, batchSize: 8, progress: { done, total in
+        if now() - lastReport > 60 { lastReport = now(); print(String(format: "  factors: %d of %d sequences, %.0f s", done, total, now() - t0)) }
+    })
     let t1 = now()
     let reports = try! KFAC.edit(model: lm.model, factors: factors, rho: 0.8)
     let t2 = now()
-    print(String(format: "k-fac %@ over %d x 64 tokens: factors %.1f s (%.0f tokens/s), eigendecompositions and edit %.1f s, peak RSS %.0f MiB",
-                 layers.map(\.description).joined(separator: ", "), n, t1 - t0, Double(n * 64) / (t1 - t0), t2 - t1, peakRSSMiB()))
+    let names = layers.count <= 6 ? layers.map(\.description).joined(separator: ", ") : "\(layers.count) MLP projections of \(layers.count / 3) blocks"
+    print(String(format: "k-fac %@ over %d x 64 tokens: factors %.1f s (%.0f tokens/s), eigendecompositions and edit %.1f s, total %.1f s, peak RSS %.0f MiB",
+                 names, n, t1 - t0, Double(n * 64) / (t1 - t0), t2 - t1, t2 - t0, peakRSSMiB()))
     for rep in reports { print(String(format: "  %@: kept %d of %d pairs, relative change %.3f", rep.layer, rep.kept, rep.pairs, rep.relativeChange)) }
     exit(0)
 }

@@ -59,6 +59,11 @@ final class ReadmeCommandsTests: XCTestCase {
                 } else {
                     continue
                 }
+                // A shell line continued with a trailing backslash, as the shell reads it.
+                while command.hasSuffix("\\"), i < b.lines.count {
+                    command = String(command.dropLast()).trimmingCharacters(in: .whitespaces) + " " + b.lines[i].trimmingCharacters(in: .whitespaces)
+                    i += 1
+                }
                 // Synopsis lines continue on indented lines.
                 while b.info == "sh", i < b.lines.count, b.lines[i].hasPrefix("  "), !b.lines[i].trimmingCharacters(in: .whitespaces).hasPrefix("auditor ") {
                     command += " " + b.lines[i].trimmingCharacters(in: .whitespaces)
